@@ -1,0 +1,125 @@
+"""School Manager's SIS Integration: a OneRoster roster-sync admin."""
+
+import os
+from pathlib import Path
+
+from flask import Flask
+
+from sisapp import config as default_config
+from sisapp.extensions import csrf, db, login_manager, migrate
+from sisapp.keys import ConfigurationError, ensure_key, new_encryption_key, new_secret_key
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS_DIR = str(Path(__file__).resolve().parent / "migrations")
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_path=os.environ.get("SISAPP_INSTANCE_PATH") or str(PROJECT_ROOT / "instance"),
+        instance_relative_config=True,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    load_config(app, test_config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_cli(app)
+    register_errorhandlers(app)
+    register_template_helpers(app)
+    return app
+
+
+def load_config(app: Flask, test_config: dict | None) -> None:
+    """Defaults → instance/config.py → SISAPP_* environment → test overrides."""
+    app.config.from_object(default_config)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("SISAPP")
+    if os.environ.get("REDIS_URL"):
+        app.config["REDIS_URL"] = os.environ["REDIS_URL"]
+    if test_config:
+        app.config.update(test_config)
+    app.config["ALLOW_PRIVATE_SIS_URLS"] = _truthy(app.config.get("ALLOW_PRIVATE_SIS_URLS"))
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        url = app.config.get("DATABASE_URL") or f"sqlite:///{Path(app.instance_path) / 'sisapp.db'}"
+        app.config["SQLALCHEMY_DATABASE_URI"] = _normalise_db_url(url)
+    production = app.config.get("ENV") == "production"
+    if production and "SISAPP_SESSION_COOKIE_SECURE" not in os.environ:
+        # Behind TLS in production; SISAPP_SESSION_COOKIE_SECURE=false opts out.
+        app.config["SESSION_COOKIE_SECURE"] = True
+        app.config["REMEMBER_COOKIE_SECURE"] = True
+    ensure_key(app.config, "SECRET_KEY", app.instance_path, new_secret_key)
+    ensure_key(app.config, "ENCRYPTION_KEY", app.instance_path, new_encryption_key)
+
+
+def _truthy(value) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes", "on"}
+    return bool(value)
+
+
+def _normalise_db_url(url: str) -> str:
+    """Accept the postgres:// URLs hosting platforms hand out; use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def register_extensions(app: Flask) -> None:
+    db.init_app(app)
+    migrate.init_app(app, db, directory=MIGRATIONS_DIR, render_as_batch=True)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in to continue."
+    login_manager.session_protection = "strong"
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        _configure_sqlite(app)
+
+
+def _configure_sqlite(app: Flask) -> None:
+    """Foreign keys on, and WAL so the web pages read while a worker writes a sync."""
+    from sqlalchemy import event
+
+    with app.app_context():
+        engine = db.engine
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+
+def register_blueprints(app: Flask) -> None:
+    from sisapp.auth import bp as auth_bp
+    from sisapp.directory import bp as directory_bp
+    from sisapp.integrations import bp as integrations_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(directory_bp)
+    app.register_blueprint(integrations_bp)
+
+
+def register_cli(app: Flask) -> None:
+    from sisapp.cli import register
+
+    register(app)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from sisapp.errors import register as register_errors
+
+    register_errors(app)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from sisapp.templating import register as register_templating
+
+    register_templating(app)
+
+
+__all__ = ["ConfigurationError", "create_app"]

@@ -1,0 +1,58 @@
+from urllib.parse import urlsplit
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from sisapp.auth import bp
+from sisapp.auth.forms import EmptyForm, LoginForm
+from sisapp.extensions import db, login_manager
+from sisapp.models import AdminUser
+from sisapp.services.accounts import authenticate
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> AdminUser | None:
+    return db.session.get(AdminUser, int(user_id))
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths: an open redirect after sign-in is a phishing aid."""
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and not urlsplit(target).netloc
+    ):
+        return target
+    return url_for("integrations.index")
+
+
+@bp.get("/login")
+def login():
+    """Show the sign-in form."""
+    if current_user.is_authenticated:
+        return redirect(url_for("integrations.index"))
+    return render_template("auth/login.html", form=LoginForm())
+
+
+@bp.post("/login")
+def login_post():
+    """Check credentials; re-render with an error on failure."""
+    form = LoginForm()
+    if form.validate_on_submit():
+        admin = authenticate(form.email.data, form.password.data)
+        if admin:
+            login_user(admin, remember=form.remember.data)
+            return redirect(_safe_next(request.args.get("next")))
+        form.password.errors.append("Email or password is not right.")
+    return render_template("auth/login.html", form=form), 200
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    """Sign out (POST with CSRF, so a link elsewhere cannot sign an admin out)."""
+    if EmptyForm().validate_on_submit():
+        logout_user()
+        flash("You have been signed out.", "info")
+    return redirect(url_for("auth.login"))

@@ -1,0 +1,7 @@
+"""Configuration > Authentication > SIS Integration."""
+
+from flask import Blueprint
+
+bp = Blueprint("integrations", __name__)
+
+from sisapp.integrations import routes  # noqa: E402,F401

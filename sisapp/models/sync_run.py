@@ -1,0 +1,105 @@
+"""The record of one sync: the database row is the truth, Redis only carries the job."""
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from sisapp.extensions import db
+from sisapp.models.types import UTCDateTime, utcnow
+
+
+class SyncStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_active(self) -> bool:
+        return self in (SyncStatus.QUEUED, SyncStatus.RUNNING)
+
+
+class SyncTrigger(enum.StrEnum):
+    MANUAL = "manual"
+    SCHEDULED = "scheduled"
+    CLI = "cli"
+
+
+def _enum(cls):
+    return Enum(cls, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
+
+
+class SyncRun(db.Model):
+    __tablename__ = "sync_run"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Runs outlive a deleted integration only as history; they go with it.
+    integration_id: Mapped[int] = mapped_column(
+        ForeignKey("oneroster_integration.id", ondelete="CASCADE"), index=True
+    )
+    device_id: Mapped[int] = mapped_column(ForeignKey("device.id", ondelete="CASCADE"), index=True)
+    trigger: Mapped[SyncTrigger] = mapped_column(_enum(SyncTrigger), default=SyncTrigger.MANUAL)
+    status: Mapped[SyncStatus] = mapped_column(_enum(SyncStatus), default=SyncStatus.QUEUED)
+    full: Mapped[bool] = mapped_column(Boolean, default=False)
+    phase: Mapped[str] = mapped_column(String(40), default="queued")
+    progress_done: Mapped[int] = mapped_column(Integer, default=0)
+    progress_total: Mapped[int] = mapped_column(Integer, default=0)
+    records_read: Mapped[int] = mapped_column(Integer, default=0)
+
+    queued_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Written with progress; the sweep treats a silent running run as dead.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    unmatched_users: Mapped[int | None] = mapped_column(Integer)
+    matched_students: Mapped[int | None] = mapped_column(Integer)
+    matched_teachers: Mapped[int | None] = mapped_column(Integer)
+    imported_classes: Mapped[int | None] = mapped_column(Integer)
+    parents: Mapped[int | None] = mapped_column(Integer)
+
+    error_code: Mapped[str | None] = mapped_column(String(20))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    log_truncated: Mapped[int] = mapped_column(Integer, default=0)
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if not self.started_at:
+            return None
+        end = self.finished_at or utcnow()
+        return (end - self.started_at).total_seconds()
+
+    @property
+    def progress_percent(self) -> int:
+        if not self.progress_total:
+            return 0
+        return min(100, int(100 * self.progress_done / self.progress_total))
+
+    def details(self) -> dict:
+        return {
+            "status": self.status.value,
+            "unmatched_users": self.unmatched_users,
+            "matched_students": self.matched_students,
+            "matched_teachers": self.matched_teachers,
+            "imported_classes": self.imported_classes,
+            "parents": self.parents,
+            "error_code": self.error_code,
+            "message": self.error_message,
+        }
+
+
+class SyncLogLine(db.Model):
+    __tablename__ = "sync_log_line"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("sync_run.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    level: Mapped[str] = mapped_column(String(10), default="info")
+    message: Mapped[str] = mapped_column(Text)

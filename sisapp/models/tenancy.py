@@ -1,0 +1,59 @@
+"""Tenancy: a Device is one School Manager appliance; its admins see only its data."""
+
+import enum
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from sisapp.extensions import db
+from sisapp.models.types import UTCDateTime, utcnow
+
+
+class Region(enum.StrEnum):
+    US_NZ = "us_nz"
+    AU = "au"
+    UK = "uk"
+
+    @property
+    def label(self) -> str:
+        return {"us_nz": "US / NZ", "au": "Australia", "uk": "United Kingdom"}[self.value]
+
+    @property
+    def timezone(self) -> str:
+        """The zone whose 6 PM starts this region's scheduled syncs."""
+        return {"us_nz": "America/Chicago", "au": "Australia/Perth", "uk": "UTC"}[self.value]
+
+
+class Device(db.Model):
+    __tablename__ = "device"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    region: Mapped[Region] = mapped_column(
+        Enum(Region, native_enum=False, length=10, values_callable=lambda e: [m.value for m in e])
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    admins: Mapped[list["AdminUser"]] = relationship(back_populates="device")
+
+
+class AdminUser(UserMixin, db.Model):
+    __tablename__ = "admin_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Stored lowercased, so the unique constraint is case-insensitive.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    device_id: Mapped[int] = mapped_column(ForeignKey("device.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    device: Mapped[Device] = relationship(back_populates="admins")
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)

@@ -1,0 +1,67 @@
+"""Devices and their admins."""
+
+from functools import cache
+
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from sisapp.extensions import db
+from sisapp.models import AdminUser, Device, Region
+
+
+class AccountError(ValueError):
+    """A device or admin request that cannot be carried out; the message says why."""
+
+
+def get_device_by_name(name: str) -> Device:
+    device = db.session.scalar(select(Device).where(Device.name == name))
+    if device is None:
+        raise AccountError(f"No device named {name!r}. Add it with: flask --app app device add")
+    return device
+
+
+def add_device(name: str, region: str) -> Device:
+    name = name.strip()
+    if not name:
+        raise AccountError("A device needs a name.")
+    try:
+        region_value = Region(region)
+    except ValueError as exc:
+        raise AccountError(f"Region must be one of {', '.join(r.value for r in Region)}.") from exc
+    if db.session.scalar(select(Device).where(Device.name == name)):
+        raise AccountError(f"A device named {name!r} already exists.")
+    device = Device(name=name, region=region_value)
+    db.session.add(device)
+    db.session.commit()
+    return device
+
+
+def add_admin(email: str, password: str, device: Device) -> AdminUser:
+    email = email.strip().lower()
+    if "@" not in email:
+        raise AccountError(f"{email!r} is not an email address.")
+    if len(password) < 8:
+        raise AccountError("The password must have at least 8 characters.")
+    if db.session.scalar(select(AdminUser).where(func.lower(AdminUser.email) == email)):
+        raise AccountError(f"An admin {email} already exists.")
+    admin = AdminUser(email=email, device=device)
+    admin.set_password(password)
+    db.session.add(admin)
+    db.session.commit()
+    return admin
+
+
+@cache
+def _timing_hash() -> str:
+    """A throwaway hash so a wrong email costs as much time as a wrong password."""
+    return generate_password_hash("not-a-password")
+
+
+def authenticate(email: str, password: str) -> AdminUser | None:
+    admin = db.session.scalar(
+        select(AdminUser).where(func.lower(AdminUser.email) == (email or "").strip().lower())
+    )
+    if admin is None:
+        check_password_hash(_timing_hash(), password or "")
+        return None
+    return admin if admin.check_password(password or "") else None

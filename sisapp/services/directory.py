@@ -1,0 +1,144 @@
+"""The device's directory: the users SIS data can be attached to.
+
+The CSV import stands in for the directory services (LDAP, Azure, Google) that
+create users in School Manager. It is all or nothing: a file with one bad row
+would otherwise leave the directory half-updated and the admin guessing which
+half.
+"""
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, or_, select
+
+from sisapp.extensions import db
+from sisapp.models import Device, DirectoryUser, UserKind, normalise_email
+
+CSV_COLUMNS = ("email", "given_name", "family_name", "kind", "source")
+# Deliberately simple: one @, no spaces, a dot in the domain. Directory services
+# validate properly; this catches the typos and shifted columns CSV edits cause.
+_EMAIL_RE = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
+_MAX_NAME = 120
+
+
+class DirectoryImportError(ValueError):
+    """The file was refused; nothing from it was written."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = errors
+        super().__init__("; ".join(errors[:5]) + (" …" if len(errors) > 5 else ""))
+
+
+@dataclass
+class ImportSummary:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged"
+
+
+def parse_directory_csv(text: str) -> list[dict]:
+    """Parse and validate every row; raise with every bad line's number."""
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    missing = [c for c in CSV_COLUMNS if c not in header]
+    if missing:
+        raise DirectoryImportError(
+            [f"line 1: missing column(s) {', '.join(missing)}; expected {','.join(CSV_COLUMNS)}"]
+        )
+    reader.fieldnames = header
+    rows, errors, seen = [], [], {}
+    for row in reader:
+        line = reader.line_num
+        if None in row:
+            errors.append(f"line {line}: more fields than the header has")
+            continue
+        email = normalise_email(row.get("email"))
+        if not _EMAIL_RE.match(email) or len(email) > 254:
+            errors.append(f"line {line}: {row.get('email')!r} is not a valid email address")
+            continue
+        kind = (row.get("kind") or "").strip().lower()
+        if kind not in {k.value for k in UserKind}:
+            errors.append(f"line {line}: kind must be student, teacher or staff, not {kind!r}")
+            continue
+        given, family = (
+            (row.get("given_name") or "").strip(),
+            (row.get("family_name") or "").strip(),
+        )
+        if len(given) > _MAX_NAME or len(family) > _MAX_NAME:
+            errors.append(f"line {line}: names are limited to {_MAX_NAME} characters")
+            continue
+        if any(ord(ch) < 32 for ch in given + family):
+            errors.append(f"line {line}: names must not contain control characters")
+            continue
+        if email in seen:
+            errors.append(f"line {line}: {email} already appears on line {seen[email]}")
+            continue
+        seen[email] = line
+        rows.append(
+            {
+                "email": email,
+                "given_name": given,
+                "family_name": family,
+                "kind": UserKind(kind),
+                "source": (row.get("source") or "").strip()[:40],
+            }
+        )
+    if errors:
+        raise DirectoryImportError(errors)
+    return rows
+
+
+def import_directory_csv(device: Device, text: str) -> ImportSummary:
+    """Upsert users by email in one transaction."""
+    rows = parse_directory_csv(text)
+    existing = {
+        u.email: u
+        for u in db.session.scalars(
+            select(DirectoryUser).where(DirectoryUser.device_id == device.id)
+        )
+    }
+    summary = ImportSummary()
+    fields = ("given_name", "family_name", "kind", "source")
+    try:
+        for row in rows:
+            user = existing.get(row["email"])
+            if user is None:
+                db.session.add(DirectoryUser(device_id=device.id, **row))
+                summary.created += 1
+            elif any(getattr(user, f) != row[f] for f in fields):
+                for f in fields:
+                    setattr(user, f, row[f])
+                summary.updated += 1
+            else:
+                summary.unchanged += 1
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return summary
+
+
+def search_directory(device_id: int, query: str = ""):
+    """A select of the device's users, filtered by name or email, for paging."""
+    stmt = select(DirectoryUser).where(DirectoryUser.device_id == device_id)
+    query = (query or "").strip()
+    if query:
+        escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        like = f"%{escaped}%"
+        full_name = func.lower(DirectoryUser.given_name + " " + DirectoryUser.family_name)
+        stmt = stmt.where(
+            or_(DirectoryUser.email.like(like, escape="\\"), full_name.like(like, escape="\\"))
+        )
+    return stmt.order_by(DirectoryUser.family_name, DirectoryUser.given_name, DirectoryUser.email)
+
+
+def count_directory(device_id: int) -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(DirectoryUser).where(DirectoryUser.device_id == device_id)
+    )
