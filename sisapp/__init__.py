@@ -22,6 +22,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         static_folder=str(PROJECT_ROOT / "static"),
     )
     load_config(app, test_config)
+    configure_logging()
     register_extensions(app)
     register_blueprints(app)
     register_cli(app)
@@ -50,6 +51,16 @@ def load_config(app: Flask, test_config: dict | None) -> None:
         app.config["REMEMBER_COOKIE_SECURE"] = True
     ensure_key(app.config, "SECRET_KEY", app.instance_path, new_secret_key)
     ensure_key(app.config, "ENCRYPTION_KEY", app.instance_path, new_encryption_key)
+
+
+def configure_logging() -> None:
+    """requests-oauthlib logs signed headers at DEBUG: never let those reach a log."""
+    import logging
+
+    for name in ("requests_oauthlib", "oauthlib"):
+        logger = logging.getLogger(name)
+        if logger.level < logging.INFO:
+            logger.setLevel(logging.INFO)
 
 
 def _truthy(value) -> bool:

@@ -59,8 +59,15 @@ def _schema(database_url):
     return database_url
 
 
+# A real Redis (the one CI starts on 127.0.0.1:6379); each session queues under its own name.
+TEST_REDIS_URL = os.environ.get("SISAPP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+TEST_QUEUE = f"sisapp-test-{uuid.uuid4().hex[:8]}"
+
+
 def _test_config(database_url: str, **extra) -> dict:
     config = {
+        "REDIS_URL": TEST_REDIS_URL,
+        "RQ_QUEUE": TEST_QUEUE,
         "TESTING": True,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SECRET_KEY": "test-secret-key",

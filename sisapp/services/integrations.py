@@ -1,9 +1,176 @@
-"""OneRoster integrations of a device."""
+"""OneRoster integrations of a device: the rules for adding, editing, resetting,
+excluding schools and deleting, shared by the pages, the CLI and the jobs.
+"""
+
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
 from sisapp.extensions import db
-from sisapp.models import OneRosterIntegration
+from sisapp.keys import SecretBox
+from sisapp.models import OneRosterIntegration, RelationshipType, SisVendor
+from sisapp.oneroster import ConnectionSettings
+
+POWERSCHOOL_PARENTS = "Syncing Parent Data from PowerSchool is unavailable"
+
+
+class IntegrationError(ValueError):
+    """Invalid integration settings; `errors` maps field names to messages."""
+
+    def __init__(self, errors: dict[str, str]):
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+
+@dataclass
+class IntegrationData:
+    """What an admin gives for an integration; secret None or "" keeps the stored one."""
+
+    name: str
+    sis_vendor: str
+    endpoint_url: str
+    client_id: str
+    client_secret: str | None = None
+    token_url: str | None = None
+    sync_classes: bool = True
+    respect_enrolment_date: bool = False
+    respect_academic_sessions: bool = False
+    sync_parents: bool = False
+    relationship_type: str | None = None
+    excluded_school_ids: list[str] = field(default_factory=list)
+
+
+def _url_error(value: str, label: str) -> str | None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{label} must be a full URL starting with https://"
+    if any(ch.isspace() for ch in value):
+        return f"{label} must not contain spaces"
+    return None
+
+
+def validate(data: IntegrationData, *, require_secret: bool) -> dict[str, str]:
+    """Field errors for `data` (empty when valid). Reachability is checked elsewhere."""
+    errors: dict[str, str] = {}
+    data.name = (data.name or "").strip()
+    data.endpoint_url = (data.endpoint_url or "").strip()
+    data.token_url = (data.token_url or "").strip() or None
+    data.client_id = (data.client_id or "").strip()
+    if not data.name:
+        errors["name"] = "Give the integration a name."
+    elif len(data.name) > 120:
+        errors["name"] = "Keep the name under 120 characters."
+    if data.sis_vendor not in {v.value for v in SisVendor}:
+        errors["sis_vendor"] = "Choose which SIS you are integrating."
+    if not data.endpoint_url:
+        errors["endpoint_url"] = "Enter the OneRoster endpoint URL from your SIS."
+    elif problem := _url_error(data.endpoint_url, "The endpoint URL"):
+        errors["endpoint_url"] = problem
+    if data.token_url and (problem := _url_error(data.token_url, "The token URL")):
+        errors["token_url"] = problem
+    if not data.client_id:
+        errors["client_id"] = "Enter the client ID your SIS issued."
+    if require_secret and not data.client_secret:
+        errors["client_secret"] = "Enter the client secret your SIS issued."
+    if data.sync_parents:
+        if data.sis_vendor == SisVendor.POWERSCHOOL.value:
+            errors["sync_parents"] = POWERSCHOOL_PARENTS
+        if data.relationship_type not in {r.value for r in RelationshipType}:
+            errors["relationship_type"] = "Choose the relationship type to sync."
+    else:
+        data.relationship_type = None
+    return errors
+
+
+def _apply(integration: OneRosterIntegration, data: IntegrationData, box: SecretBox) -> None:
+    integration.name = data.name
+    integration.sis_vendor = SisVendor(data.sis_vendor)
+    if integration.endpoint_url != data.endpoint_url or integration.token_url != data.token_url:
+        integration.detected_version = None
+        integration.detected_auth = None
+    integration.endpoint_url = data.endpoint_url
+    integration.token_url = data.token_url
+    integration.client_id = data.client_id
+    if data.client_secret:
+        integration.client_secret_encrypted = box.encrypt(data.client_secret)
+    integration.sync_classes = data.sync_classes
+    integration.respect_enrolment_date = data.respect_enrolment_date
+    integration.respect_academic_sessions = data.respect_academic_sessions
+    integration.sync_parents = data.sync_parents
+    integration.relationship_type = (
+        RelationshipType(data.relationship_type) if data.relationship_type else None
+    )
+
+
+def create_integration(device_id: int, data: IntegrationData, box: SecretBox) -> OneRosterIntegration:
+    errors = validate(data, require_secret=True)
+    if errors:
+        raise IntegrationError(errors)
+    integration = OneRosterIntegration(device_id=device_id, schools=[], excluded_school_ids=[])
+    _apply(integration, data, box)
+    integration.excluded_school_ids = sorted(set(data.excluded_school_ids))
+    integration.needs_sync = True
+    db.session.add(integration)
+    db.session.commit()
+    return integration
+
+
+def update_integration(
+    integration: OneRosterIntegration, data: IntegrationData, box: SecretBox
+) -> OneRosterIntegration:
+    """Save edits; the integration then needs a sync for them to take effect."""
+    errors = validate(data, require_secret=False)
+    if errors:
+        raise IntegrationError(errors)
+    _apply(integration, data, box)
+    integration.needs_sync = True
+    db.session.commit()
+    return integration
+
+
+def data_from(integration: OneRosterIntegration) -> IntegrationData:
+    """The editable settings of a stored integration (never the secret)."""
+    return IntegrationData(
+        name=integration.name,
+        sis_vendor=integration.sis_vendor.value,
+        endpoint_url=integration.endpoint_url,
+        token_url=integration.token_url,
+        client_id=integration.client_id,
+        client_secret=None,
+        sync_classes=integration.sync_classes,
+        respect_enrolment_date=integration.respect_enrolment_date,
+        respect_academic_sessions=integration.respect_academic_sessions,
+        sync_parents=integration.sync_parents,
+        relationship_type=integration.relationship_type.value if integration.relationship_type else None,
+        excluded_school_ids=list(integration.excluded_school_ids or []),
+    )
+
+
+def reset_integration(integration: OneRosterIntegration) -> None:
+    """Forget the last sync date so the next sync is a full one; keep all synced data."""
+    integration.last_sync_at = None
+    db.session.commit()
+
+
+def set_excluded_schools(integration: OneRosterIntegration, excluded: list[str]) -> None:
+    known = {s["sourced_id"] for s in integration.schools or []}
+    unknown = set(excluded) - known
+    if unknown:
+        raise IntegrationError({"excluded": "Unknown school(s): " + ", ".join(sorted(unknown))})
+    if sorted(set(excluded)) != sorted(integration.excluded_school_ids or []):
+        integration.excluded_school_ids = sorted(set(excluded))
+        integration.needs_sync = True
+    db.session.commit()
+
+
+def delete_integration(integration: OneRosterIntegration) -> None:
+    """Remove the integration; matched users, classrooms and memberships stay."""
+    from sisapp.sync.retention import detach_integration
+
+    detach_integration(integration)
+    db.session.delete(integration)
+    db.session.commit()
 
 
 def list_integrations(device_id: int) -> list[OneRosterIntegration]:
@@ -13,4 +180,45 @@ def list_integrations(device_id: int) -> list[OneRosterIntegration]:
             .where(OneRosterIntegration.device_id == device_id)
             .order_by(OneRosterIntegration.name, OneRosterIntegration.id)
         )
+    )
+
+
+def get_integration(device_id: int, integration_id: int) -> OneRosterIntegration | None:
+    """The device's integration, or None: another device's answers the same as a missing one."""
+    return db.session.scalar(
+        select(OneRosterIntegration).where(
+            OneRosterIntegration.id == integration_id, OneRosterIntegration.device_id == device_id
+        )
+    )
+
+
+def connection_settings(
+    integration: OneRosterIntegration | IntegrationData,
+    box: SecretBox,
+    *,
+    allow_private: bool,
+    secret: str | None = None,
+    **overrides,
+) -> ConnectionSettings:
+    """Client settings for a stored integration (or for unsaved form data)."""
+    if isinstance(integration, IntegrationData):
+        secret = secret or integration.client_secret or ""
+        known = {}
+    else:
+        secret = secret or box.decrypt(integration.client_secret_encrypted)
+        known = {
+            "version": integration.detected_version,
+            "oauth1_signature": {
+                "oauth1-hmac-sha256": "HMAC-SHA256",
+                "oauth1-hmac-sha1": "HMAC-SHA1",
+            }.get(integration.detected_auth or ""),
+        }
+    return ConnectionSettings(
+        endpoint_url=integration.endpoint_url,
+        client_id=integration.client_id,
+        client_secret=secret,
+        token_url=integration.token_url or None,
+        allow_private=allow_private,
+        **known,
+        **overrides,
     )

@@ -1,0 +1,249 @@
+"""limit/offset paging that neither stops early nor loops forever.
+
+Real servers differ in how they say "there is more": ``X-Total-Count``, a ``Link``
+header with ``rel="next"``, both (and then the next link wins when they disagree), or
+nothing at all. Servers also cap the page size silently, so a short page is NOT the end
+while the total or a next link says more (stopping there is the classic bug that
+silently drops users), and some ignore ``offset`` and send the first page forever.
+
+When the total is known after the first page, the remaining offsets are fetched by a
+small thread pool, at most ``2 * concurrency`` pages in flight and yielded in order, so
+memory stays flat and a slow SIS is read several pages at a time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from urllib.parse import quote, urlencode
+
+from .errors import ErrorCode, OneRosterError
+from .urls import path_of
+
+# Wrapper keys real servers use besides the collection's own plural name.
+ALTERNATIVE_KEYS = {
+    "schools": ("orgs",),
+    "terms": ("academicSessions",),
+    "gradingPeriods": ("academicSessions",),
+    "students": ("users",),
+    "teachers": ("users",),
+    "parents": ("users",),
+}
+
+
+@dataclass(slots=True)
+class Page:
+    """One page as the pager needs it: raw records and the server's paging signals."""
+
+    rows: list
+    total: int | None
+    next_url: str | None
+    has_links: bool
+    url: str
+
+
+def build_url(base: str, params: dict) -> str:
+    """``base?query`` with %20-style quoting, so the OAuth 1.0a signature covers what is sent."""
+    clean = {key: value for key, value in params.items() if value is not None}
+    return f"{base}?{urlencode(clean, quote_via=quote)}" if clean else base
+
+
+def collection_keys(collection_url: str) -> tuple[str, ...]:
+    """Keys a page of this collection may be wrapped in, preferred first."""
+    name = path_of(collection_url).rstrip("/").rsplit("/", 1)[-1]
+    return (name, *ALTERNATIVE_KEYS.get(name, ()))
+
+
+def _is_meta_key(key: str) -> bool:
+    lowered = key.lower()
+    return (
+        lowered.startswith("imsx")
+        or lowered.startswith("statusinfo")
+        or lowered in ("links", "errors")
+    )
+
+
+def extract_rows(data: object, keys: tuple[str, ...], path: str) -> list:
+    """The list of records in a page: its named key, an alternative, the only list, or a bare array."""
+    if isinstance(data, list):
+        return data
+    if isinstance(data, dict):
+        for key in keys:
+            if key in data:
+                value = data[key]
+                if value is None:
+                    return []
+                if isinstance(value, list):
+                    return value
+                raise OneRosterError(
+                    ErrorCode.MALFORMED_PAGE,
+                    f"The '{key}' collection in the page is not a list.",
+                    path=path,
+                )
+        lists = [v for k, v in data.items() if isinstance(v, list) and not _is_meta_key(k)]
+        if len(lists) == 1:
+            return lists[0]
+        found = ", ".join(sorted(data)[:8]) or "nothing"
+        raise OneRosterError(
+            ErrorCode.MALFORMED_PAGE,
+            f"The page has no '{keys[0]}' collection (found: {found}).",
+            path=path,
+        )
+    raise OneRosterError(
+        ErrorCode.MALFORMED_PAGE, "The page is not a JSON object or array.", path=path
+    )
+
+
+def _ids(rows: list) -> tuple:
+    return tuple(row.get("sourcedId") if isinstance(row, dict) else None for row in rows)
+
+
+Fetch = Callable[[str, Callable[[], bool] | None], Page]
+
+
+class Pager:
+    """Iterates the pages of one collection read; yields lists of raw records in order."""
+
+    def __init__(
+        self,
+        fetch: Fetch,
+        *,
+        page_size: int,
+        concurrency: int,
+        should_stop: Callable[[], bool],
+        log: Callable[[str], None],
+    ) -> None:
+        self.fetch = fetch
+        self.page_size = page_size
+        self.concurrency = concurrency
+        self.should_stop = should_stop
+        self.log = log
+
+    def _check_stop(self, url: str) -> None:
+        if self.should_stop():
+            raise OneRosterError(ErrorCode.CANCELLED, "The read was cancelled.", path=path_of(url))
+
+    def pages(self, base: str, params: dict) -> Iterator[list]:
+        """All pages of ``base`` with ``params`` (filter etc.), as lists of raw records."""
+        limit = self.page_size
+        self._check_stop(base)
+        first = self.fetch(
+            build_url(base, {**params, "limit": limit, "offset": 0}), self.should_stop
+        )
+        rows = first.rows
+        if (
+            self.concurrency > 1
+            and rows
+            and first.total is not None
+            and first.total > len(rows)
+            and not (first.has_links and not first.next_url)
+        ):
+            yield from self._concurrent(base, params, first)
+            return
+        yield from self._serial(base, params, first, offset=0, limit=limit, prev_ids=None)
+
+    def _serial(
+        self,
+        base: str,
+        params: dict,
+        page: Page,
+        *,
+        offset: int,
+        limit: int,
+        prev_ids: tuple | None,
+    ) -> Iterator[list]:
+        prev_short = False
+        while True:
+            rows = page.rows
+            ids = _ids(rows)
+            if rows and ids == prev_ids:
+                if prev_short and page.total is None and not page.has_links:
+                    # Offset ignored, but the previous short page held everything.
+                    self.log(f"server ignores offset at {path_of(page.url)}; one page was all")
+                    return
+                raise OneRosterError(
+                    ErrorCode.PAGING_STUCK,
+                    f"The SIS sent the same page again at offset {offset}; it ignores 'offset'.",
+                    path=path_of(page.url),
+                )
+            yield rows
+            if not rows:
+                return
+            offset += len(rows)
+            if page.next_url:
+                url = page.next_url
+            elif page.has_links:
+                return  # the server pages by links and gives no next link: done
+            elif page.total is not None and offset >= page.total:
+                return
+            else:
+                # A total that says more, or no signal at all: a short page is not the end;
+                # only an empty page is.
+                url = build_url(base, {**params, "limit": limit, "offset": offset})
+            prev_ids, prev_short = ids, len(rows) < limit
+            self._check_stop(url)
+            page = self.fetch(url, self.should_stop)
+
+    def _concurrent(self, base: str, params: dict, first: Page) -> Iterator[list]:
+        total = first.total
+        step = len(first.rows)  # the server's real page size (it may cap our limit)
+        if step < self.page_size:
+            self.log(f"server caps pages at {step} rows at {path_of(first.url)}")
+        yield first.rows
+        stop_event = threading.Event()
+        offsets = iter(range(step, total, step))
+        executor = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="oneroster")
+        in_flight: deque[tuple[int, Future]] = deque()
+
+        def submit() -> None:
+            for offset in offsets:
+                url = build_url(base, {**params, "limit": step, "offset": offset})
+                in_flight.append((offset, executor.submit(self.fetch, url, stop_event.is_set)))
+                if len(in_flight) >= 2 * self.concurrency:
+                    return
+
+        prev_ids = _ids(first.rows)
+        last = first
+        try:
+            submit()
+            while in_flight:
+                offset, future = in_flight.popleft()
+                self._check_stop(base)
+                page = future.result()
+                rows = page.rows
+                ids = _ids(rows)
+                if rows and ids == prev_ids:
+                    raise OneRosterError(
+                        ErrorCode.PAGING_STUCK,
+                        f"The SIS sent the same page again at offset {offset}; it ignores 'offset'.",
+                        path=path_of(page.url),
+                    )
+                yield rows
+                prev_ids = ids
+                last = page
+                got, expected = len(rows), min(step, total - offset)
+                while 0 < got < expected:  # a short page in the middle: read the gap
+                    self._check_stop(base)
+                    url = build_url(
+                        base, {**params, "limit": expected - got, "offset": offset + got}
+                    )
+                    gap = self.fetch(url, self.should_stop)
+                    if not gap.rows or _ids(gap.rows) == prev_ids:
+                        break
+                    yield gap.rows
+                    prev_ids = _ids(gap.rows)
+                    got += len(gap.rows)
+                if page.has_links and not page.next_url:
+                    return  # the next link (absent) wins over the total
+                submit()
+        finally:
+            stop_event.set()
+            executor.shutdown(wait=True, cancel_futures=True)
+        if last.next_url and last.rows:
+            # The total said "done" but the server links to more: the next link wins.
+            self._check_stop(last.next_url)
+            page = self.fetch(last.next_url, self.should_stop)
+            yield from self._serial(base, params, page, offset=total, limit=step, prev_ids=prev_ids)

@@ -1,0 +1,75 @@
+"""Connection settings for one SIS.
+
+The settings are plain data so the admin pages, the sync job and the CLI can build them
+from whatever they store. ``version`` and ``oauth1_signature`` are hints remembered from an
+earlier discovery; leaving them empty makes the client discover them again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from .errors import ErrorCode, OneRosterError
+
+VERSIONS = ("v1p1", "v1p2")
+OAUTH1_SIGNATURES = ("HMAC-SHA256", "HMAC-SHA1")
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Everything needed to talk to one OneRoster server (the secret included: keep private)."""
+
+    endpoint_url: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    token_url: str | None = None
+    allow_private: bool = False
+    page_size: int = 100
+    concurrency: int = 4
+    max_retries: int = 6
+    connect_timeout: float = 10
+    read_timeout: float = 60
+    scopes: list[str] | None = None
+    version: str | None = None
+    oauth1_signature: str | None = None
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+    retry_budget_seconds: float = 600
+
+    def validate(self) -> None:
+        """Raise ``OneRosterError(INVALID_SETTINGS)`` naming the first bad field."""
+
+        def bad(message: str) -> OneRosterError:
+            return OneRosterError(ErrorCode.INVALID_SETTINGS, message)
+
+        for name in ("endpoint_url", "client_id", "client_secret"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise bad(f"{name.replace('_', ' ')} is required.")
+        for name in ("endpoint_url", "token_url"):
+            value = getattr(self, name)
+            if value is None or (name == "token_url" and not value.strip()):
+                continue
+            parts = urlsplit(value.strip())
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise bad(f"{name.replace('_', ' ')} must be a full https:// URL.")
+            if parts.username or parts.password:
+                raise bad(f"{name.replace('_', ' ')} must not contain a user name or password.")
+        if self.version is not None and self.version not in VERSIONS:
+            raise bad(f"version must be one of {', '.join(VERSIONS)}.")
+        if self.oauth1_signature is not None and self.oauth1_signature not in OAUTH1_SIGNATURES:
+            raise bad(f"oauth1 signature must be one of {', '.join(OAUTH1_SIGNATURES)}.")
+        if not 1 <= int(self.page_size) <= 10000:
+            raise bad("page size must be between 1 and 10000.")
+        if not 1 <= int(self.concurrency) <= 32:
+            raise bad("concurrency must be between 1 and 32.")
+        if int(self.max_retries) < 0:
+            raise bad("max retries must not be negative.")
+        if self.connect_timeout <= 0 or self.read_timeout <= 0:
+            raise bad("timeouts must be positive.")
+
+    @property
+    def token_url_or_none(self) -> str | None:
+        """The token URL, with an empty string meaning "no OAuth 2" (OAuth 1.0a)."""
+        return self.token_url.strip() if self.token_url and self.token_url.strip() else None
