@@ -18,7 +18,14 @@ from werkzeug.serving import make_server
 from sisapp import create_app
 from sisapp.extensions import db
 from sisapp.services.directory import import_directory_csv
-from tests.conftest import PASSWORD, TEST_QUEUE, TEST_REDIS_URL, _test_config, make_admin, make_device
+from tests.conftest import (
+    PASSWORD,
+    TEST_QUEUE,
+    TEST_REDIS_URL,
+    _test_config,
+    make_admin,
+    make_device,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(os.environ.get("SISAPP_TEST_ARTIFACTS", "test-artifacts")) / "screenshots"
@@ -26,7 +33,9 @@ ARTIFACTS = Path(os.environ.get("SISAPP_TEST_ARTIFACTS", "test-artifacts")) / "s
 pytestmark = pytest.mark.browser
 
 if not Path(CHROMIUM).exists():  # pragma: no cover - CI installs it
-    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+    pytest.skip(
+        "Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True
+    )
 
 
 @pytest.fixture(scope="session")
