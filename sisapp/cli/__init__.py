@@ -14,6 +14,8 @@ def register(app: Flask) -> None:
     for group in (device_cli, admin_cli, directory_cli, dev_command):
         app.cli.add_command(group)
 
+    from sisapp.demo_sis_cli import demo_sis_command
     from sisapp.oneroster_cli import oneroster_cli
 
     app.cli.add_command(oneroster_cli)
+    app.cli.add_command(demo_sis_command)
