@@ -13,6 +13,28 @@ SQLALCHEMY_ENGINE_OPTIONS: dict = {}
 REDIS_URL = ""
 RQ_QUEUE = "sisapp-sync"
 
+# Background syncs and the schedule.
+# A district sync can take four hours; leave margin before RQ kills it.
+SYNC_JOB_TIMEOUT = 6 * 3600
+SYNC_RESULT_TTL = 7 * 86400
+SYNC_FAILURE_TTL = 30 * 86400
+# A running run whose heartbeat_at is older than this is treated as dead by the sweep.
+SYNC_HEARTBEAT_TIMEOUT = 240
+# A cancel unanswered for this long is enforced with RQ's stop-job command.
+SYNC_CANCEL_GRACE = 120
+# A queued run whose job is missing is only failed once it is older than this.
+SYNC_QUEUED_GRACE = 60
+# Workers that run syncs, summed over all machines: the planner never plans more.
+SYNC_WORKER_CAPACITY = 4
+# Planned duration of a sync with no history yet.
+SYNC_DEFAULT_DURATION = 1800
+SYNC_RUNNER = "sisapp.sync:run_sync"
+SYNC_ENVIRONMENT = "sisapp.sync:sync_environment_from_config"
+DISPATCH_JOB_TIMEOUT = 900
+SCHEDULER_INTERVAL = 15
+SWEEP_INTERVAL = 60
+CATCHUP_INTERVAL = 300
+
 SECRET_KEY = ""
 # Fernet key that encrypts SIS client secrets at rest.
 ENCRYPTION_KEY = ""

@@ -2,6 +2,23 @@
 
 from sisapp.models.directory import DirectoryUser, UserKind, normalise_email
 from sisapp.models.integration import OneRosterIntegration, RelationshipType, SisVendor
+from sisapp.models.roster import (  # noqa: F401
+    Classroom,
+    ClassroomMember,
+    ParentContact,
+    SisUserLink,
+    UnmatchedUser,
+)
+from sisapp.models.sis_mirror import (  # noqa: F401
+    SisClass,
+    SisEnrollment,
+    SisOrg,
+    SisSession,
+    SisStageClass,
+    SisStageEnrollment,
+    SisStageUser,
+    SisUser,
+)
 from sisapp.models.sync_run import SyncLogLine, SyncRun, SyncStatus, SyncTrigger
 from sisapp.models.tenancy import AdminUser, Device, Region
 

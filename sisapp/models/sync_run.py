@@ -3,7 +3,7 @@
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, Enum, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sisapp.extensions import db
@@ -33,8 +33,23 @@ def _enum(cls):
     return Enum(cls, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
 
 
+# A run is "active" while queued or running; the database allows one per integration.
+_ACTIVE_SQL = text("status IN ('queued', 'running')")
+
+
 class SyncRun(db.Model):
     __tablename__ = "sync_run"
+    # The one-run-per-integration rule is enforced here, not in Redis: two web processes
+    # (or machines) asking at the same instant race on this index and exactly one wins.
+    __table_args__ = (
+        Index(
+            "uq_sync_run_one_active",
+            "integration_id",
+            unique=True,
+            postgresql_where=_ACTIVE_SQL,
+            sqlite_where=_ACTIVE_SQL,
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Runs outlive a deleted integration only as history; they go with it.
@@ -58,6 +73,10 @@ class SyncRun(db.Model):
 
     job_id: Mapped[str | None] = mapped_column(String(64))
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When Cancel was first pressed: a run that ignores it past a grace period is stopped hard.
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The Tue/Fri 6 PM slot a scheduled run belongs to; catch-up uses it to fire each once.
+    scheduled_for: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     unmatched_users: Mapped[int | None] = mapped_column(Integer)
     matched_students: Mapped[int | None] = mapped_column(Integer)

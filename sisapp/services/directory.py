@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, or_, select
 
 from sisapp.extensions import db
-from sisapp.models import Device, DirectoryUser, UserKind, normalise_email
+from sisapp.models import (
+    Classroom,
+    ClassroomMember,
+    Device,
+    DirectoryUser,
+    UserKind,
+    normalise_email,
+)
 
 CSV_COLUMNS = ("email", "given_name", "family_name", "kind", "source")
 # Deliberately simple: one @, no spaces, a dot in the domain. Directory services
@@ -124,13 +131,18 @@ def import_directory_csv(device: Device, text: str) -> ImportSummary:
     return summary
 
 
+def _like(query: str) -> str:
+    """A LIKE pattern that matches `query` literally (%, _ and \\ escaped)."""
+    escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def search_directory(device_id: int, query: str = ""):
     """A select of the device's users, filtered by name or email, for paging."""
     stmt = select(DirectoryUser).where(DirectoryUser.device_id == device_id)
     query = (query or "").strip()
     if query:
-        escaped = query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        like = f"%{escaped}%"
+        like = _like(query)
         full_name = func.lower(DirectoryUser.given_name + " " + DirectoryUser.family_name)
         stmt = stmt.where(
             or_(DirectoryUser.email.like(like, escape="\\"), full_name.like(like, escape="\\"))
@@ -141,4 +153,45 @@ def search_directory(device_id: int, query: str = ""):
 def count_directory(device_id: int) -> int:
     return db.session.scalar(
         select(func.count()).select_from(DirectoryUser).where(DirectoryUser.device_id == device_id)
+    )
+
+
+def classes_per_user(user_ids: list[int]) -> dict[int, int]:
+    """How many classrooms each of these users belongs to (one query for a page)."""
+    if not user_ids:
+        return {}
+    rows = db.session.execute(
+        select(ClassroomMember.directory_user_id, func.count())
+        .where(ClassroomMember.directory_user_id.in_(user_ids))
+        .group_by(ClassroomMember.directory_user_id)
+    )
+    return dict(rows.all())
+
+
+def search_classrooms(device_id: int, query: str = ""):
+    """The device's classrooms, which outlive a deleted integration, for paging."""
+    stmt = select(Classroom).where(Classroom.device_id == device_id)
+    query = (query or "").strip()
+    if query:
+        stmt = stmt.where(func.lower(Classroom.name).like(_like(query), escape="\\"))
+    return stmt.order_by(Classroom.name, Classroom.id)
+
+
+def members_per_classroom(classroom_ids: list[int]) -> dict[int, dict[str, int]]:
+    """{classroom id: {"student": n, "teacher": n}} for a page of classrooms, in one query."""
+    counts: dict[int, dict[str, int]] = {i: {"student": 0, "teacher": 0} for i in classroom_ids}
+    if classroom_ids:
+        rows = db.session.execute(
+            select(ClassroomMember.classroom_id, ClassroomMember.role, func.count())
+            .where(ClassroomMember.classroom_id.in_(classroom_ids))
+            .group_by(ClassroomMember.classroom_id, ClassroomMember.role)
+        )
+        for classroom_id, role, n in rows:
+            counts[classroom_id][role] = n
+    return counts
+
+
+def count_classrooms(device_id: int) -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(Classroom).where(Classroom.device_id == device_id)
     )

@@ -126,11 +126,19 @@ def code_info(code: str | None, path: Path = DOC_PATH) -> CodeInfo | None:
         return None
     info = _document(path)[1].get(code)
     if info is None:
-        from sisapp.oneroster import ErrorCode
-
-        try:
-            known = ErrorCode(code)
-        except ValueError:
-            return None
-        info = CodeInfo(code, known.name, known.meaning, known.action)
+        info = _from_enums(code)
     return info
+
+
+def _from_enums(code: str) -> CodeInfo | None:
+    """Codes the document does not list yet, from the enums that define them."""
+    from sisapp.oneroster import ErrorCode
+    from sisapp.sync.errors import SyncErrorCode
+
+    for enum in (ErrorCode, SyncErrorCode):
+        try:
+            known = enum(code)
+        except ValueError:
+            continue
+        return CodeInfo(code, known.name, known.meaning, known.action)
+    return None

@@ -103,7 +103,9 @@ def _apply(integration: OneRosterIntegration, data: IntegrationData, box: Secret
     )
 
 
-def create_integration(device_id: int, data: IntegrationData, box: SecretBox) -> OneRosterIntegration:
+def create_integration(
+    device_id: int, data: IntegrationData, box: SecretBox
+) -> OneRosterIntegration:
     errors = validate(data, require_secret=True)
     if errors:
         raise IntegrationError(errors)
@@ -142,7 +144,9 @@ def data_from(integration: OneRosterIntegration) -> IntegrationData:
         respect_enrolment_date=integration.respect_enrolment_date,
         respect_academic_sessions=integration.respect_academic_sessions,
         sync_parents=integration.sync_parents,
-        relationship_type=integration.relationship_type.value if integration.relationship_type else None,
+        relationship_type=integration.relationship_type.value
+        if integration.relationship_type
+        else None,
         excluded_school_ids=list(integration.excluded_school_ids or []),
     )
 

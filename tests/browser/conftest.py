@@ -5,6 +5,7 @@ Chromium comes from Debian's package (/usr/bin/chromium); Playwright drives it.
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -63,6 +64,10 @@ def live_server(_schema):
         SISAPP_ALLOW_PRIVATE_SIS_URLS="1",
         SISAPP_RQ_QUEUE=TEST_QUEUE,
         REDIS_URL=TEST_REDIS_URL,
+        # Small pages, two at a time: with the demo SIS's latency on, a sync lasts
+        # long enough to watch its progress and to cancel it.
+        SISAPP_SYNC_PAGE_SIZE="25",
+        SISAPP_SYNC_CONCURRENCY="2",
     )
     worker = subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "app", "worker"],
@@ -92,6 +97,7 @@ class _suppress:
 
 @pytest.fixture(scope="session")
 def browser():
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

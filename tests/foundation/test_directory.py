@@ -156,3 +156,39 @@ def test_directory_page_shows_only_own_device(auth_client, device, other_device)
     page = auth_client.get("/directory/").get_data(as_text=True)
     assert "secret@other.example" not in page
     assert "No directory users yet" in page
+
+
+def test_classrooms_tab_lists_device_classrooms_with_member_counts(
+    auth_client, device, other_device
+):
+    from sisapp.models import Classroom, ClassroomMember
+
+    import_directory_csv(
+        device, _csv("t@school.example,Tea,Cher,teacher,x", "s@school.example,Stu,Dent,student,x")
+    )
+    users = {u.email: u for u in db.session.scalars(select(DirectoryUser))}
+    kept = Classroom(
+        device_id=device.id, integration_id=None, sis_sourced_id="c1", name="Maths <7A>"
+    )
+    foreign = Classroom(
+        device_id=other_device.id, integration_id=None, sis_sourced_id="c2", name="Secret"
+    )
+    db.session.add_all([kept, foreign])
+    db.session.flush()
+    db.session.add_all(
+        [
+            ClassroomMember(
+                classroom_id=kept.id, directory_user_id=users["t@school.example"].id, role="teacher"
+            ),
+            ClassroomMember(
+                classroom_id=kept.id, directory_user_id=users["s@school.example"].id, role="student"
+            ),
+        ]
+    )
+    db.session.commit()
+    page = auth_client.get("/directory/classrooms").get_data(as_text=True)
+    assert "Maths &lt;7A&gt;" in page and "Secret" not in page
+    assert "1 of 1 classroom" in page and "Deleted integration (kept)" in page
+    assert "Classrooms (1)" in auth_client.get("/directory/").get_data(as_text=True)
+    users_page = auth_client.get("/directory/?q=stu").get_data(as_text=True)
+    assert "<td>1</td>" in users_page

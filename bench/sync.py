@@ -1,0 +1,333 @@
+"""Speed and memory of the sync engine against the demo SIS (issue 5's targets).
+
+    .venv/bin/python bench/sync.py --students 50000 [--database-url URL]
+
+Prints, for a generated district: a download-and-parse-only pass over the same pages a
+sync reads, a full sync, a delta sync after 1% of records changed, and (on a smaller
+district, 100 ms per page) reading with concurrent pages against one page at a time:
+wall time, records per second, peak RSS of this process during each step, and the
+ratios sync/download, delta/full and serial/concurrent.
+
+The demo SIS runs in a child process so its district (hundreds of MB at this size)
+and its serving threads are not counted in this process's memory or GIL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+CLIENT_ID, CLIENT_SECRET = "bench-client", "bench-secret-not-real"
+
+
+# --- the demo SIS in a child process ---------------------------------------------------
+
+
+def _serve(conn, schools: int, students: int, seed: int, directory_path: str, parents) -> None:
+    from sisapp.demo_sis import DemoSISServer, DistrictSpec, generate_district
+
+    district = generate_district(DistrictSpec(schools=schools, students=students, seed=seed))
+    district.write_directory_csv(directory_path)
+    server = DemoSISServer(district, client_id=CLIENT_ID, client_secret=CLIENT_SECRET).start()
+    conn.send({"root_url": server.root_url, "token_url": server.token_url, "today": district.today})
+    options = {"parents": parents}
+    while True:
+        command, arg = conn.recv()
+        if command == "expected":
+            conn.send(district.expected_counts(**options))
+        elif command == "changes":
+            conn.send(district.apply_changes(arg))
+        elif command == "latency":
+            server.faults.latency_ms = arg
+            conn.send(True)
+        elif command == "stop":
+            server.stop()
+            conn.send(True)
+            return
+
+
+class DemoSIS:
+    def __init__(self, schools, students, seed, directory_path, parents=None) -> None:
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(
+            target=_serve,
+            args=(child, schools, students, seed, directory_path, parents),
+            daemon=True,
+        )
+        self.process.start()
+        self.info = self.conn.recv()
+
+    def ask(self, command: str, arg=None):
+        self.conn.send((command, arg))
+        return self.conn.recv()
+
+    def stop(self) -> None:
+        self.ask("stop")
+        self.process.join(10)
+
+
+# --- measuring -----------------------------------------------------------------------------
+
+
+class PeakRSS:
+    """Samples this process's resident memory every 20 ms while a step runs."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+
+    @staticmethod
+    def current() -> int:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.current())
+            time.sleep(0.02)
+
+    def __enter__(self) -> PeakRSS:
+        self.peak = self.current()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.current())
+
+
+def download_only(settings, schools: list[str]) -> tuple[float, int, int]:
+    """Read and parse every page a full sync reads, keeping nothing."""
+    from sisapp.oneroster import OneRosterClient
+
+    started = time.perf_counter()
+    with OneRosterClient(settings) as client:
+        for _ in client.schools():
+            pass
+        for _ in client.academic_sessions():
+            pass
+        for _ in client.users():
+            pass
+        for school in schools:
+            for _ in client.classes(school):
+                pass
+            for _ in client.enrollments(school):
+                pass
+        return time.perf_counter() - started, client.records_read, client.pages_read
+
+
+def report(label: str, seconds: float, records: int, peak: int | None) -> None:
+    rate = f"{records / seconds:>9,.0f} rec/s" if records else " " * 15
+    memory = f"peak RSS {peak / 2**20:6.0f} MB" if peak else ""
+    print(f"{label:<34} {seconds:8.1f} s  {records:>9,} records {rate}  {memory}", flush=True)
+
+
+# --- the benchmark -------------------------------------------------------------------------
+
+
+def setup_app(database_url: str):
+    from sisapp import create_app
+    from sisapp.extensions import db
+
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "SECRET_KEY": "bench",
+            "ENCRYPTION_KEY": "o2q3H4Jj4jZt7cKkqk3yM1m3C6Vt9r0FZ2cQvJ9zqk0=",
+            "ALLOW_PRIVATE_SIS_URLS": True,
+        }
+    )
+    ctx = app.app_context()
+    ctx.push()
+    db.drop_all()
+    db.create_all()
+    return app
+
+
+def load_directory(device_id: int, path: str) -> int:
+    """Bulk insert (the ORM-based CSV import is not what is measured here)."""
+    import csv
+
+    from sqlalchemy import insert
+
+    from sisapp.extensions import db
+    from sisapp.models import DirectoryUser, UserKind
+
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = [
+            {**row, "device_id": device_id, "kind": UserKind(row["kind"])}
+            for row in csv.DictReader(handle)
+        ]
+    db.session.execute(insert(DirectoryUser), rows)
+    db.session.commit()
+    return len(rows)
+
+
+def run_one(integration, full: bool, env):
+    from sisapp.extensions import db
+    from sisapp.models import SyncRun
+    from sisapp.sync import run_sync
+
+    record = SyncRun(integration_id=integration.id, device_id=integration.device_id, full=full)
+    db.session.add(record)
+    db.session.commit()
+    started = time.perf_counter()
+    with PeakRSS() as rss:
+        run = run_sync(record.id, env)
+    return run, time.perf_counter() - started, rss.peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--students", type=int, default=50000)
+    parser.add_argument("--schools", type=int, default=None, help="default: students / 2000")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--database-url", default=None, help="default: a new SQLite file")
+    parser.add_argument("--page-size", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--changes", type=float, default=0.01)
+    parser.add_argument("--latency-students", type=int, default=5000)
+    parser.add_argument("--latency-ms", type=int, default=100)
+    parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--parents", choices=["parent", "guardian", "relative"], default=None,
+                        help="also sync parent data (default: the integration's default options)")  # fmt: skip
+    args = parser.parse_args()
+    schools = args.schools or max(3, args.students // 2000)
+    workdir = Path(tempfile.mkdtemp(prefix="sisapp-bench-"))
+    os.environ.setdefault("SISAPP_INSTANCE_PATH", str(workdir))
+    database_url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
+
+    print(f"Generating and serving {schools} schools, {args.students:,} students...", flush=True)
+    sis = DemoSIS(schools, args.students, args.seed, str(workdir / "directory.csv"), args.parents)
+    try:
+        bench(args, sis, database_url, workdir)
+    finally:
+        sis.stop()
+
+
+def bench(args, sis, database_url: str, workdir: Path) -> None:
+    from sisapp.extensions import db
+    from sisapp.keys import SecretBox
+    from sisapp.models import Device, Region
+    from sisapp.services.integrations import (
+        IntegrationData,
+        connection_settings,
+        create_integration,
+    )
+    from sisapp.sync import SyncEnvironment
+
+    app = setup_app(database_url)
+    box = SecretBox(app.config["ENCRYPTION_KEY"])
+    device = Device(name="Bench District", region=Region.UK)
+    db.session.add(device)
+    db.session.commit()
+    print(f"Directory users: {load_directory(device.id, str(workdir / 'directory.csv')):,}")
+    data = IntegrationData(
+        name="Bench", sis_vendor="other", endpoint_url=sis.info["root_url"],
+        token_url=sis.info["token_url"], client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
+        sync_parents=bool(args.parents), relationship_type=args.parents,
+    )  # fmt: skip
+    integration = create_integration(device.id, data, box)
+    today: date = sis.info["today"]
+    env = SyncEnvironment(box=box, allow_private=True, page_size=args.page_size,
+                          concurrency=args.concurrency, today=today)  # fmt: skip
+    settings = connection_settings(integration, box, allow_private=True,
+                                   page_size=args.page_size, concurrency=args.concurrency)  # fmt: skip
+    print(f"Database: {db.engine.url.render_as_string(hide_password=True)}")
+    print(f"Page size {args.page_size}, concurrency {args.concurrency}, parents {args.parents}\n")
+
+    school_ids = None
+    with PeakRSS() as rss:
+        from sisapp.oneroster import OneRosterClient
+
+        with OneRosterClient(settings) as client:
+            school_ids = [s.sourced_id for s in client.schools()]
+        seconds, records, pages = download_only(settings, school_ids)
+    report(f"download+parse only ({pages} pages)", seconds, records, rss.peak)
+
+    run, full_seconds, peak = run_one(integration, True, env)
+    report("full sync", full_seconds, run.records_read, peak)
+    expected = sis.ask("expected")
+    check(run, expected)
+    print(f"  sync / download = {full_seconds / seconds:.2f}  (target <= 2.0; full <= 60 s, RSS < 400 MB)")  # fmt: skip
+
+    summary = sis.ask("changes", args.changes)
+    db.session.refresh(integration)
+    run, delta_seconds, peak = run_one(integration, False, env)
+    report(f"delta sync after {args.changes:.0%} changed", delta_seconds, run.records_read, peak)
+    check(run, sis.ask("expected"))
+    print(f"  changes: {summary}")
+    print(f"  delta / full = {delta_seconds / full_seconds:.3f}  (target < 0.10)")
+
+    if not args.skip_latency:
+        latency(args, workdir)
+
+
+def phases(run) -> str:
+    """Read and apply time of a run, from its log."""
+    from sqlalchemy import select
+
+    from sisapp.extensions import db
+    from sisapp.models import SyncLogLine
+
+    applying = db.session.scalar(
+        select(SyncLogLine.at).where(
+            SyncLogLine.run_id == run.id, SyncLogLine.message.like("applying%")
+        )
+    )
+    if applying is None:
+        return ""
+    read = (applying - run.started_at).total_seconds()
+    return f"read {read:.1f} s + apply {(run.finished_at - applying).total_seconds():.1f} s"
+
+
+def check(run, expected: dict) -> None:
+    got = {key: getattr(run, key) for key in expected}
+    status = "counts match the generator" if got == expected else f"COUNTS DIFFER: {got} != {expected}"  # fmt: skip
+    print(f"  {run.status.value}: {status}; {phases(run)}")
+
+
+def latency(args, workdir: Path) -> None:
+    """Page latency: concurrent reads against one page at a time (download only)."""
+    from sisapp.oneroster import ConnectionSettings
+
+    students = args.latency_students
+    schools = max(3, students // 2000)
+    print(f"\nLatency: {args.latency_ms} ms per page, {students:,} students, page size 100")
+    sis = DemoSIS(schools, students, args.seed + 1, str(workdir / "latency-directory.csv"))
+    try:
+        sis.ask("latency", args.latency_ms)
+        results = {}
+        for concurrency in (1, args.concurrency):
+            settings = ConnectionSettings(
+                endpoint_url=sis.info["root_url"], token_url=sis.info["token_url"],
+                client_id=CLIENT_ID, client_secret=CLIENT_SECRET, allow_private=True,
+                page_size=100, concurrency=concurrency,
+            )  # fmt: skip
+            ids = [f"sch-{n + 1:03d}" for n in range(schools)]
+            seconds, records, pages = download_only(settings, ids)
+            results[concurrency] = seconds
+            report(f"concurrency {concurrency} ({pages} pages)", seconds, records, None)
+        ratio = results[1] / results[args.concurrency]
+        print(f"  serial / concurrent = {ratio:.1f}x  (target >= 4x)")
+    finally:
+        sis.stop()
+
+
+if __name__ == "__main__":
+    main()

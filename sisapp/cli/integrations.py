@@ -1,0 +1,100 @@
+"""``flask --app app integration add|list``: integrations from scripts and tests.
+
+A contract (issue 5): keep the names, options and output. The client secret never
+appears on the command line (shell history, process list): it comes from
+``SISAPP_CLIENT_SECRET`` or a hidden prompt. ``add`` prints the new id alone on the
+last line so scripts can capture it.
+"""
+
+from __future__ import annotations
+
+import os
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from sisapp.keys import SecretBox
+from sisapp.models import SisVendor
+from sisapp.services.accounts import AccountError, get_device_by_name
+from sisapp.services.integrations import (
+    IntegrationData,
+    IntegrationError,
+    create_integration,
+    list_integrations,
+)
+
+integration_cli = AppGroup("integration", help="OneRoster integrations of a device.")
+
+
+def _device(name: str):
+    try:
+        return get_device_by_name(name)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@integration_cli.command("add")
+@click.option("--device", "device_name", required=True, help="Name of the device.")
+@click.option("--name", required=True, help="Name of the integration.")
+@click.option(
+    "--sis",
+    required=True,
+    type=click.Choice([v.value for v in SisVendor], case_sensitive=False),
+    help="The SIS vendor.",
+)
+@click.option("--endpoint", required=True, help="OneRoster endpoint URL.")
+@click.option("--token-url", default=None, help="OAuth 2.0 token URL; omit for OAuth 1.0a.")
+@click.option("--client-id", required=True, help="Client ID (OAuth consumer key).")
+@click.option("--no-classes", is_flag=True, help="Do not sync classroom data.")
+@click.option("--respect-enrolment-date", is_flag=True, help="Skip students who left.")
+@click.option("--respect-academic-sessions", is_flag=True, help="Only classes of current terms.")
+@click.option(
+    "--parents",
+    type=click.Choice(["parent", "guardian", "relative"], case_sensitive=False),
+    default=None,
+    help="Sync parent data with this relationship type.",
+)
+@click.option("--exclude-school", "excluded", multiple=True, help="SIS sourcedId of a school to skip.")  # fmt: skip
+def integration_add(device_name, name, sis, endpoint, token_url, client_id, no_classes,
+                    respect_enrolment_date, respect_academic_sessions, parents, excluded) -> None:  # fmt: skip
+    """Add an integration; the secret comes from SISAPP_CLIENT_SECRET or a prompt."""
+    device = _device(device_name)
+    secret = os.environ.get("SISAPP_CLIENT_SECRET") or click.prompt(
+        "Client secret", hide_input=True, err=True
+    )
+    data = IntegrationData(
+        name=name,
+        sis_vendor=sis.lower(),
+        endpoint_url=endpoint,
+        token_url=token_url,
+        client_id=client_id,
+        client_secret=secret,
+        sync_classes=not no_classes,
+        respect_enrolment_date=respect_enrolment_date,
+        respect_academic_sessions=respect_academic_sessions,
+        sync_parents=parents is not None,
+        relationship_type=parents.lower() if parents else None,
+        excluded_school_ids=list(excluded),
+    )
+    try:
+        integration = create_integration(
+            device.id, data, SecretBox(current_app.config["ENCRYPTION_KEY"])
+        )
+    except IntegrationError as exc:
+        raise click.ClickException("; ".join(exc.errors.values())) from exc
+    click.echo(f"Integration {integration.name!r} added to device {device.name!r}.")
+    click.echo(str(integration.id))
+
+
+@integration_cli.command("list")
+@click.option("--device", "device_name", required=True, help="Name of the device.")
+def integration_list(device_name: str) -> None:
+    """List a device's integrations: id, name, SIS, endpoint, last sync."""
+    device = _device(device_name)
+    for integration in list_integrations(device.id):
+        last = integration.last_sync_at.isoformat() if integration.last_sync_at else "never"
+        click.echo(
+            f"{integration.id}\t{integration.name}\t{integration.sis_vendor.value}\t"
+            f"{integration.endpoint_url}\t{last}"
+        )

@@ -1,0 +1,90 @@
+"""`flask --app app worker | scheduler | schedule show | sweep`: the background side.
+
+Production runs any number of `flask --app app worker` processes (on any machines) and
+one or more `flask --app app scheduler` (they share a lock) against the same REDIS_URL
+and SISAPP_DATABASE_URL; see docs/operations.md.
+"""
+
+import click
+from flask import current_app
+from flask.cli import AppGroup, with_appcontext
+
+from sisapp import jobs
+
+schedule_cli = AppGroup("schedule", help="The regional Tue/Fri 6 PM sync schedule.")
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Quit when the queue is empty (tests).")
+@click.option(
+    "--with-scheduler/--without-scheduler",
+    default=False,
+    help="Also run RQ's own scheduler (only needed for RQ retries with an interval).",
+)
+@click.option("--name", default=None, help="Worker name (default: RQ's host.pid).")
+@with_appcontext
+def worker_command(burst: bool, with_scheduler: bool, name: str | None) -> None:
+    """Run an RQ worker for sync jobs (sweeps dead runs first)."""
+    from rq import Worker
+
+    from sisapp.extensions import db
+    from sisapp.services.sync_sweep import sweep_dead_runs
+
+    app = current_app._get_current_object()
+    jobs.set_worker_app(app)
+    try:
+        for run in sweep_dead_runs():
+            click.echo(f"Ended dead run {run.id} ({run.error_code})")
+    except Exception as exc:  # the scheduler sweeps again soon; start working anyway
+        click.echo(f"Start-up sweep skipped: {type(exc).__name__}", err=True)
+        db.session.rollback()
+    # Work-horses are forks: they must not inherit pooled connections.
+    db.session.remove()
+    db.engine.dispose()
+    worker = Worker([jobs.get_queue()], connection=jobs.redis_connection(), name=name)
+    worker.work(burst=burst, with_scheduler=with_scheduler, logging_level="INFO")
+
+
+@click.command("scheduler")
+@click.option("--burst", is_flag=True, help="Run one round and quit (tests).")
+@click.option("--interval", type=int, default=None, help="Seconds between rounds.")
+@with_appcontext
+def scheduler_command(burst: bool, interval: int | None) -> None:
+    """Fire the regional schedule: rq-scheduler plus planning, catch-up and the sweep."""
+    from sisapp.schedule.scheduler import run_scheduler
+
+    run_scheduler(burst=burst, interval=interval, echo=click.echo)
+
+
+@schedule_cli.command("show")
+def schedule_show() -> None:
+    """Print each device's next planned sync, in UTC and in its region's time."""
+    from sisapp.schedule.scheduler import show_rows
+
+    rows = show_rows()
+    if not rows:
+        click.echo("No integrations.")
+    for device, integration, region, at, local in rows:
+        when = (
+            f"{at:%Y-%m-%d %H:%M} UTC  ({local:%a %Y-%m-%d %H:%M %Z} {region.timezone})"
+            if at
+            else "not planned"
+        )
+        click.echo(f"{device}\t{integration}\t{region.value}\t{when}")
+
+
+@click.command("sweep")
+@with_appcontext
+def sweep_command() -> None:
+    """End runs whose worker is gone (they show as failed with a JB3xx code)."""
+    from sisapp.services.sync_sweep import sweep_dead_runs
+
+    ended = sweep_dead_runs()
+    for run in ended:
+        click.echo(f"Ended run {run.id}: {run.status.value} {run.error_code}")
+    click.echo(f"{len(ended)} run(s) ended.")
+
+
+def register(app) -> None:
+    for command in (worker_command, scheduler_command, schedule_cli, sweep_command):
+        app.cli.add_command(command)

@@ -1,0 +1,80 @@
+"""``flask --app app sync run INTEGRATION_ID [--full] [--json]``: one sync in the foreground.
+
+A contract (issue 5): a progress line while it runs (on stderr), then the Sync Details;
+with ``--json`` one JSON object on the last line of stdout with the keys ``status``,
+``unmatched_users``, ``matched_students``, ``matched_teachers``, ``imported_classes``,
+``parents``, ``error_code``, ``message``. Exit 0 succeeded, 1 partial, 2 failed (or
+cancelled, or not run at all).
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from sisapp.extensions import db
+from sisapp.models import OneRosterIntegration, SyncRun, SyncStatus, SyncTrigger
+from sisapp.sync import run_sync, sync_environment_from_config
+
+sync_cli = AppGroup("sync", help="Run syncs of OneRoster integrations.")
+
+EXIT_CODES = {SyncStatus.SUCCEEDED: 0, SyncStatus.PARTIAL: 1}
+EXIT_FAILED = 2
+DETAIL_KEYS = ("unmatched_users", "matched_students", "matched_teachers", "imported_classes", "parents")  # fmt: skip
+
+
+def _fail(message: str, as_json: bool) -> None:
+    click.echo(f"Error: {message}", err=True)
+    if as_json:
+        keys = ("status", *DETAIL_KEYS, "error_code", "message")
+        click.echo(json.dumps({**dict.fromkeys(keys), "status": "failed", "message": message}))
+    click.get_current_context().exit(EXIT_FAILED)
+
+
+@sync_cli.command("run")
+@click.argument("integration_id", type=int)
+@click.option("--full", is_flag=True, help="Read everything, not only changes since the last sync.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on the last line.")
+def sync_run(integration_id: int, full: bool, as_json: bool) -> None:
+    """Run a sync of the integration now, in the foreground."""
+    integration = db.session.get(OneRosterIntegration, integration_id)
+    if integration is None:
+        return _fail(f"No integration with id {integration_id}.", as_json)
+    active = db.session.scalar(
+        select(SyncRun.id).where(
+            SyncRun.integration_id == integration_id,
+            SyncRun.status.in_([SyncStatus.QUEUED, SyncStatus.RUNNING]),
+        )
+    )
+    if active is not None:
+        return _fail(f"A sync of this integration is already queued or running (run {active}).", as_json)  # fmt: skip
+    run = SyncRun(
+        integration_id=integration.id,
+        device_id=integration.device_id,
+        trigger=SyncTrigger.CLI,
+        full=full,
+    )
+    db.session.add(run)
+    db.session.commit()
+
+    def progress(state: dict) -> None:
+        line = f"{state['phase']}: step {state['progress_done']}/{state['progress_total']}, {state['records_read']} records"  # fmt: skip
+        click.echo(f"\r{line:<72}", nl=False, err=True)
+
+    env = sync_environment_from_config(current_app.config, on_progress=progress)
+    run = run_sync(run.id, env)
+    click.echo("", err=True)
+    details = run.details()
+    if not as_json:
+        click.echo(f"Sync {run.id}: {details['status']}")
+        for key in DETAIL_KEYS:
+            click.echo(f"{key.replace('_', ' ').title()}: {details[key] if details[key] is not None else '-'}")  # fmt: skip
+        if details["error_code"]:
+            click.echo(f"{details['error_code']}: {details['message']}")
+    else:
+        click.echo(json.dumps(details))
+    click.get_current_context().exit(EXIT_CODES.get(run.status, EXIT_FAILED))

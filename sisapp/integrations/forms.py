@@ -1,0 +1,99 @@
+"""Forms of the SIS Integration pages.
+
+The forms parse and carry CSRF; the rules (required fields, URLs, the PowerSchool parent
+rule) live in `sisapp.services.integrations.validate`, so the CLI and the pages agree.
+Its errors are put back on these fields by name.
+"""
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, PasswordField, SelectField, SelectMultipleField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired
+
+from sisapp.models import RelationshipType, SisVendor
+from sisapp.services.integrations import IntegrationData
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class IntegrationForm(FlaskForm):
+    """Add/Edit OneRoster Sync: fields in the order an admin reads them."""
+
+    sis_vendor = SelectField(
+        "Which SIS would you like to integrate?",
+        choices=[SelectChoice(v.value, v.label) for v in SisVendor],
+        default=SisVendor.OTHER.value,
+    )
+    name = StringField("Name", filters=[_strip])
+    endpoint_url = StringField("Endpoint URL", filters=[_strip])
+    token_url = StringField("OAuth2 Token URL (optional)", filters=[_strip])
+    client_id = StringField("Client ID", filters=[_strip])
+    client_secret = PasswordField("Client Secret")
+    sync_classes = BooleanField("Sync Classroom Data", default=True)
+    respect_enrolment_date = BooleanField("Respect Enrolment Date")
+    respect_academic_sessions = BooleanField("Respect Academic Sessions")
+    sync_parents = BooleanField("Sync Parent Data")
+    relationship_type = SelectField(
+        "Relationship Type",
+        choices=[SelectChoice("", "Choose a relationship type")]
+        + [SelectChoice(r.value, r.label) for r in RelationshipType],
+        default="",
+    )
+
+    HELP = {
+        "sis_vendor": "The product your school runs. Choose Other for any OneRoster 1.1 or 1.2 server.",
+        "name": "A name you will recognise in this list, for example the district's name.",
+        "endpoint_url": "The OneRoster base URL from your SIS's OneRoster (or API plug-in) settings, e.g. https://sis.example.org/ims/oneroster/v1p1.",
+        "token_url": "Only for OAuth 2.0: the access-token URL shown next to the client ID in your SIS (PowerSchool: https://<server>/oauth/access_token). Leave empty for OAuth 1.0a.",
+        "client_id": "The client ID (consumer key) your SIS issued when you registered School Manager as a OneRoster application.",
+        "client_secret": "The client secret issued with the client ID. It is stored encrypted and never shown again.",
+        "sync_classes": "Create classrooms from the SIS's classes and enrol the matched students and teachers.",
+        "respect_enrolment_date": "Only sync enrolments whose begin and end dates include today.",
+        "respect_academic_sessions": "Only sync classes whose term (academic session) is current.",
+        "sync_parents": "Also import parents, guardians or relatives linked to students in the SIS.",
+        "relationship_type": "Which kind of linked adult to import as a parent.",
+    }
+    EDIT_SECRET_HELP = (
+        "Leave blank to keep the stored secret. It is stored encrypted and never shown."
+    )
+
+    def to_data(self) -> IntegrationData:
+        return IntegrationData(
+            name=self.name.data or "",
+            sis_vendor=self.sis_vendor.data or "",
+            endpoint_url=self.endpoint_url.data or "",
+            token_url=self.token_url.data or None,
+            client_id=self.client_id.data or "",
+            client_secret=self.client_secret.data or None,
+            sync_classes=bool(self.sync_classes.data),
+            respect_enrolment_date=bool(self.respect_enrolment_date.data),
+            respect_academic_sessions=bool(self.respect_academic_sessions.data),
+            sync_parents=bool(self.sync_parents.data),
+            relationship_type=self.relationship_type.data or None,
+        )
+
+    def put_errors(self, errors: dict[str, str]) -> None:
+        """Show a service's field errors on the matching fields (others on the form)."""
+        for name, message in errors.items():
+            field = self._fields.get(name)
+            if field is None:
+                self.form_errors.append(message)
+            else:
+                field.errors = [*field.errors, message]
+
+
+class ExcludeSchoolsForm(FlaskForm):
+    """The Excluded Schools list is the submitted value; everything else is included."""
+
+    excluded = SelectMultipleField("Excluded Schools", choices=[], validate_choice=False)
+
+
+class ConfirmForm(FlaskForm):
+    """Reset and Delete: nothing happens until "I Understand" is ticked (here, not only in JS)."""
+
+    understand = BooleanField(
+        "I Understand",
+        validators=[InputRequired(message="Tick “I Understand” to continue.")],
+    )

@@ -1,0 +1,118 @@
+"""Sync, its live status fragment, Cancel, View Log and the unmatched users of a run."""
+
+from flask import Response, abort, flash, redirect, render_template, request, stream_with_context
+from flask import url_for as _url_for
+from flask_login import current_user, login_required
+
+from sisapp.integrations import bp
+from sisapp.integrations.common import integration_or_404, is_htmx, render_dialog
+from sisapp.models import SyncTrigger
+from sisapp.services import run_views
+from sisapp.services.sync_runs import cancel_run, recent_runs, request_sync
+
+
+def _run_or_404(integration_id: int, run_id: int):
+    run = run_views.run_of(current_user.device_id, integration_id, run_id)
+    if run is None:
+        abort(404)
+    return run
+
+
+def _status(integration_id: int, run, notice: str | None = None):
+    return render_template(
+        "integrations/_status.html", integration_id=integration_id, run=run, notice=notice
+    )
+
+
+@bp.post("/sis-integration/<int:integration_id>/sync")
+@login_required
+def sync(integration_id: int):
+    """Queue a sync (or show the one already queued/running) and answer with its status."""
+    integration = integration_or_404(integration_id)
+    run, created = request_sync(integration, SyncTrigger.MANUAL)
+    notice = None if created else "A sync is already in progress; here is its progress."
+    if not is_htmx():
+        flash(notice or f"Sync of “{integration.name}” was queued.", "info")
+        return redirect(_url_for("integrations.index"))
+    return _status(integration.id, run, notice)
+
+
+@bp.get("/sis-integration/<int:integration_id>/runs/<int:run_id>/status")
+@login_required
+def status(integration_id: int, run_id: int):
+    """The polled fragment: one small query, never a SIS call."""
+    return _status(integration_id, _run_or_404(integration_id, run_id))
+
+
+@bp.post("/sis-integration/<int:integration_id>/runs/<int:run_id>/cancel")
+@login_required
+def cancel(integration_id: int, run_id: int):
+    """Ask the run to stop; the worker stops between pages and marks it cancelled."""
+    run = _run_or_404(integration_id, run_id)
+    cancel_run(run)
+    if not is_htmx():
+        flash("Cancelling the sync.", "info")
+        return redirect(_url_for("integrations.index"))
+    return _status(integration_id, run_views.run_of(current_user.device_id, integration_id, run_id))
+
+
+@bp.get("/sis-integration/<int:integration_id>/log")
+@login_required
+def log(integration_id: int):
+    """View Log: the chosen run's (newest by default) last lines; older lines on request."""
+    integration = integration_or_404(integration_id)
+    runs = recent_runs(integration)
+    chosen = request.args.get("run", type=int)
+    run = next((r for r in runs if r.id == chosen), None) if chosen else (runs[0] if runs else None)
+    if chosen and run is None:
+        run = _run_or_404(integration_id, chosen)
+    before = request.args.get("before", type=int)
+    page = run_views.log_page(run, before) if run else None
+    if before is not None and is_htmx():
+        return render_template(
+            "integrations/_log_lines.html", integration=integration, run=run, page=page
+        )
+    return render_dialog(
+        "integrations/_dialog_log.html",
+        "Sync log",
+        integration=integration,
+        runs=runs,
+        run=run,
+        page=page,
+        before=before,
+    )
+
+
+@bp.get("/sis-integration/<int:integration_id>/runs/<int:run_id>/log.txt")
+@login_required
+def log_download(integration_id: int, run_id: int):
+    """The run's whole log as a text download, streamed in batches."""
+    run = _run_or_404(integration_id, run_id)
+    return Response(
+        stream_with_context(run_views.iter_log_text(run)),
+        mimetype="text/plain",
+        headers={"Content-Disposition": f'attachment; filename="sync-run-{run.id}.log"'},
+    )
+
+
+@bp.get("/sis-integration/<int:integration_id>/unmatched")
+@login_required
+def unmatched(integration_id: int):
+    """SIS users of the last sync that matched no directory user by email."""
+    integration = integration_or_404(integration_id)
+    page = run_views.unmatched_page(integration, request.args.get("page", 1, type=int))
+    return render_template("integrations/unmatched.html", integration=integration, page=page)
+
+
+@bp.get("/sis-integration/<int:integration_id>/unmatched.csv")
+@login_required
+def unmatched_csv(integration_id: int):
+    """The unmatched users as CSV, for fixing emails in the directory or the SIS."""
+    integration = integration_or_404(integration_id)
+    return Response(
+        stream_with_context(run_views.iter_unmatched_csv(integration)),
+        mimetype="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="unmatched-users-{integration.id}.csv"'
+        },
+    )

@@ -1,0 +1,195 @@
+"""Plan when each device's scheduled sync starts inside its region's 24-hour window.
+
+Each sync's length is estimated from its own history (the median of its last few
+successful runs; a default for new integrations), rounded up to a few minutes so small
+differences between weeks do not move everybody after it. The syncs of one day, all three
+regions together since they share the workers, are then packed into SYNC_WORKER_CAPACITY
+lanes: regions in the order their windows open, and inside a region in the order of a
+stable hash of the device and integration ids. Each sync takes the lane that frees first,
+and starts when that lane is free but never before its region's 6 PM. So:
+
+- no more syncs run at once than there are workers (one sync per lane at a time);
+- the work fits the window whenever it can (lanes are filled from 6 PM without gaps);
+- a device keeps its place in the order from week to week, so its start time only moves
+  when the durations before it change.
+"""
+
+import hashlib
+import heapq
+import statistics
+import time as _time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from sisapp import jobs
+from sisapp.extensions import db
+from sisapp.models import Device, OneRosterIntegration, Region, SyncRun, SyncStatus
+from sisapp.models.types import utcnow
+from sisapp.schedule import regional
+
+HISTORY_RUNS = 5
+QUANTUM = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    integration_id: int
+    device_id: int
+    region: Region
+    duration: timedelta
+
+
+@dataclass(frozen=True)
+class PlannedSync:
+    integration_id: int
+    device_id: int
+    region: Region
+    start: datetime
+    end: datetime
+    lane: int
+
+
+def stable_key(device_id: int, integration_id: int) -> int:
+    """The same number every week (Python's hash() changes between processes)."""
+    digest = hashlib.blake2b(f"{device_id}:{integration_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def estimate_duration(durations: list[float], default: timedelta) -> timedelta:
+    """Median of past durations (seconds), rounded up to QUANTUM; `default` with no history."""
+    estimate = timedelta(seconds=statistics.median(durations)) if durations else default
+    quanta = max(1, -(-estimate // QUANTUM))
+    return quanta * QUANTUM
+
+
+def plan(
+    items: list[PlanItem], windows: dict[Region, datetime], capacity: int
+) -> list[PlannedSync]:
+    """Pack the day's syncs into `capacity` worker lanes (see the module docstring)."""
+    capacity = max(1, int(capacity))
+    ordered = sorted(
+        items, key=lambda i: (windows[i.region], stable_key(i.device_id, i.integration_id))
+    )
+    earliest = min(windows.values())
+    lanes = [(earliest, lane) for lane in range(capacity)]
+    planned = []
+    for item in ordered:
+        free, lane = heapq.heappop(lanes)
+        start = max(free, windows[item.region])
+        end = start + item.duration
+        heapq.heappush(lanes, (end, lane))
+        planned.append(
+            PlannedSync(item.integration_id, item.device_id, item.region, start, end, lane)
+        )
+    return planned
+
+
+def max_concurrency(planned: list[PlannedSync]) -> int:
+    """The most syncs running at one instant (an end and a start at one instant don't overlap)."""
+    events = sorted([(p.start, 1) for p in planned] + [(p.end, -1) for p in planned])
+    running = peak = 0
+    for _at, delta in events:
+        running += delta
+        peak = max(peak, running)
+    return peak
+
+
+# -- from the database ---------------------------------------------------------------------
+
+
+def load_items(cutoff: datetime) -> list[PlanItem]:
+    """Every integration with its estimated duration from runs finished before `cutoff`."""
+    default = timedelta(seconds=int(jobs.setting("SYNC_DEFAULT_DURATION")))
+    rank = (
+        func.row_number()
+        .over(partition_by=SyncRun.integration_id, order_by=SyncRun.finished_at.desc())
+        .label("rank")
+    )
+    recent = (
+        select(SyncRun.integration_id, SyncRun.started_at, SyncRun.finished_at, rank)
+        .where(
+            SyncRun.status.in_((SyncStatus.SUCCEEDED, SyncStatus.PARTIAL)),
+            SyncRun.started_at.is_not(None),
+            SyncRun.finished_at < cutoff,
+        )
+        .subquery()
+    )
+    history: dict[int, list[float]] = {}
+    rows = db.session.execute(
+        select(recent.c.integration_id, recent.c.started_at, recent.c.finished_at).where(
+            recent.c.rank <= HISTORY_RUNS
+        )
+    )
+    for integration_id, started, finished in rows:
+        history.setdefault(integration_id, []).append((finished - started).total_seconds())
+    integrations = db.session.execute(
+        select(OneRosterIntegration.id, OneRosterIntegration.device_id, Device.region).join(
+            Device, Device.id == OneRosterIntegration.device_id
+        )
+    )
+    return [
+        PlanItem(i, d, Region(r), estimate_duration(history.get(i, []), default))
+        for i, d, r in integrations
+    ]
+
+
+_cache: dict[tuple, tuple[float, dict[int, PlannedSync]]] = {}
+CACHE_SECONDS = 300
+
+
+def day_plan(region: Region | str, slot: datetime) -> dict[int, PlannedSync]:
+    """The plan of the day holding `region`'s `slot`, by integration id.
+
+    Durations come from runs finished before the day's first window opened, so the plan
+    of a day is the same whichever region's dispatch (or page) computes it.
+    """
+    windows = regional.day_windows(region, slot)
+    cutoff = min(windows.values())
+    capacity = int(jobs.setting("SYNC_WORKER_CAPACITY"))
+    key = (str(db.engine.url), tuple(sorted(windows.items())), capacity, _fingerprint(cutoff))
+    cached = _cache.get(key)
+    if cached and _time.monotonic() - cached[0] < CACHE_SECONDS:
+        return cached[1]
+    result = {p.integration_id: p for p in plan(load_items(cutoff), windows, capacity)}
+    if len(_cache) > 16:
+        _cache.clear()
+    _cache[key] = (_time.monotonic(), result)
+    return result
+
+
+def _fingerprint(cutoff: datetime) -> tuple:
+    integrations = db.session.execute(
+        select(func.count(OneRosterIntegration.id), func.max(OneRosterIntegration.id))
+    ).one()
+    runs = db.session.execute(
+        select(func.count(SyncRun.id), func.max(SyncRun.id)).where(SyncRun.finished_at < cutoff)
+    ).one()
+    return (*integrations, *runs, jobs.setting("SYNC_DEFAULT_DURATION"))
+
+
+def already_dispatched(integration_id: int, slot: datetime) -> bool:
+    return (
+        db.session.scalar(
+            select(SyncRun.id)
+            .where(SyncRun.integration_id == integration_id, SyncRun.scheduled_for == slot)
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def next_planned_start(
+    integration: OneRosterIntegration, now: datetime | None = None
+) -> datetime | None:
+    """This integration's next planned start (UTC): in the open window if not yet run."""
+    now = now or utcnow()
+    region = integration.device.region
+    slot = regional.open_slot(region, now)
+    if slot is not None and not already_dispatched(integration.id, slot):
+        planned = day_plan(region, slot).get(integration.id)
+        if planned is not None:
+            return planned.start
+    planned = day_plan(region, regional.next_slot(region, now)).get(integration.id)
+    return planned.start if planned else None

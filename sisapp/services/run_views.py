@@ -1,0 +1,157 @@
+"""Read-only views of sync runs for the admin pages: the list, the status fragment's run,
+the log (tail first, paged backwards, streamed as a download) and the unmatched users.
+
+Every lookup takes the device id, so a run of another device reads as missing. A run of
+a large district writes hundreds of thousands of log lines: pages are keyset-paged by
+line id and downloads stream in batches, never loading a run's log at once.
+"""
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from sisapp.extensions import db
+from sisapp.models import OneRosterIntegration, SyncLogLine, SyncRun
+from sisapp.models.roster import UnmatchedUser
+from sisapp.services.integrations import list_integrations
+from sisapp.services.sync_runs import next_scheduled_sync
+
+LOG_PAGE_SIZE = 200
+UNMATCHED_PAGE_SIZE = 100
+_BATCH = 2000
+
+
+def run_of(device_id: int, integration_id: int, run_id: int) -> SyncRun | None:
+    """One small query: the status fragment polls this every two seconds."""
+    return db.session.scalar(
+        select(SyncRun).where(
+            SyncRun.id == run_id,
+            SyncRun.device_id == device_id,
+            SyncRun.integration_id == integration_id,
+        )
+    )
+
+
+def latest_runs(integrations: list[OneRosterIntegration]) -> dict[int, SyncRun]:
+    """The newest run of each integration, in one query for the whole list."""
+    ids = [i.id for i in integrations]
+    if not ids:
+        return {}
+    newest = (
+        select(func.max(SyncRun.id))
+        .where(SyncRun.integration_id.in_(ids))
+        .group_by(SyncRun.integration_id)
+    ).scalar_subquery()
+    runs = db.session.scalars(select(SyncRun).where(SyncRun.id.in_(newest)))
+    return {run.integration_id: run for run in runs}
+
+
+@dataclass
+class LogPage:
+    lines: list[SyncLogLine]
+    total: int
+    # Pass as `before` to read the lines just above this page; None at the first line.
+    earlier: int | None
+
+
+def log_page(run: SyncRun, before: int | None = None, limit: int = LOG_PAGE_SIZE) -> LogPage:
+    """The last `limit` lines before line id `before` (the tail when None), oldest first."""
+    query = select(SyncLogLine).where(SyncLogLine.run_id == run.id)
+    if before is not None:
+        query = query.where(SyncLogLine.id < before)
+    newest_first = list(db.session.scalars(query.order_by(SyncLogLine.id.desc()).limit(limit + 1)))
+    more = len(newest_first) > limit
+    lines = list(reversed(newest_first[:limit]))
+    total = db.session.scalar(
+        select(func.count()).select_from(SyncLogLine).where(SyncLogLine.run_id == run.id)
+    )
+    return LogPage(lines=lines, total=total or 0, earlier=lines[0].id if more and lines else None)
+
+
+def iter_log_text(run: SyncRun) -> Iterator[str]:
+    """The whole log as text lines, read in id-ordered batches (for a streamed download)."""
+    yield f"# sync run {run.id} ({run.trigger.value}, {run.status.value})\n"
+    after = 0
+    while True:
+        # Plain rows, not ORM objects: the session's identity map must not grow.
+        batch = db.session.execute(
+            select(SyncLogLine.id, SyncLogLine.at, SyncLogLine.level, SyncLogLine.message)
+            .where(SyncLogLine.run_id == run.id, SyncLogLine.id > after)
+            .order_by(SyncLogLine.id)
+            .limit(_BATCH)
+        ).all()
+        if not batch:
+            break
+        yield "".join(
+            f"{at.isoformat(timespec='seconds')} {level.upper():7} {message}\n"
+            for _id, at, level, message in batch
+        )
+        after = batch[-1][0]
+    if run.log_truncated:
+        yield f"# {run.log_truncated} further lines were not kept\n"
+
+
+def unmatched_page(
+    integration: OneRosterIntegration, page: int = 1, per_page: int = UNMATCHED_PAGE_SIZE
+):
+    """A pagination of the integration's unmatched SIS users (as of its last sync), by name.
+
+    The sync replaces the list as a whole, so the integration's rows are the newest run's.
+    """
+    model = UnmatchedUser
+    query = (
+        select(model).where(model.integration_id == integration.id).order_by(model.name, model.id)
+    )
+    return db.paginate(query, page=page, per_page=per_page, max_per_page=500, error_out=False)
+
+
+UNMATCHED_COLUMNS = ("sis_sourced_id", "name", "role", "email", "school_name")
+
+
+def iter_unmatched_csv(integration: OneRosterIntegration) -> Iterator[str]:
+    """CSV of the unmatched users, streamed in batches."""
+    model = UnmatchedUser
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["SIS ID", "Name", "Role", "Email", "School"])
+    after = 0
+    while True:
+        columns = [getattr(model, c) for c in UNMATCHED_COLUMNS]
+        batch = db.session.execute(
+            select(model.id, *columns)
+            .where(model.integration_id == integration.id, model.id > after)
+            .order_by(model.id)
+            .limit(_BATCH)
+        ).all()
+        for row in batch:
+            writer.writerow([_csv_safe(value or "") for value in row[1:]])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        if not batch:
+            break
+        after = batch[-1][0]
+
+
+def _csv_safe(value) -> str:
+    """Neutralise spreadsheet formulas: SIS names are untrusted text."""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@dataclass
+class IntegrationRow:
+    integration: OneRosterIntegration
+    run: SyncRun | None
+    next_sync: datetime | None
+
+
+def overview(device_id: int) -> list[IntegrationRow]:
+    """The list page: each integration with its newest run and next scheduled sync."""
+    integrations = list_integrations(device_id)
+    runs = latest_runs(integrations)
+    return [IntegrationRow(i, runs.get(i.id), next_scheduled_sync(i)) for i in integrations]

@@ -1,0 +1,173 @@
+"""Merge a run's staged records into the integration's SIS mirror (inside the apply
+transaction).
+
+Full reads replace: users and sessions wholesale, classes and enrollments school by
+school. Delta reads merge: a staged record replaces the mirrored one with its sourcedId,
+and a staged ``tobedeleted`` record removes it. Staged duplicates (a record served on
+two pages while the SIS changed under the read) collapse to the last one read.
+
+Schools excluded, gone from the SIS, or not read because neither classes nor enrollment
+dates are synced lose their slice and their ``slice_read_at``, so reading them again
+starts with a full read of that school; a school that failed keeps both.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, func, insert, literal, select, update
+
+from sisapp.models import (
+    SisClass,
+    SisEnrollment,
+    SisOrg,
+    SisSession,
+    SisStageClass,
+    SisStageEnrollment,
+    SisStageUser,
+    SisUser,
+)
+from sisapp.sync.staging import ReadResult, clean
+
+USER_COLUMNS = (
+    "sourced_id",
+    "role",
+    "enabled",
+    "email",
+    "given_name",
+    "family_name",
+    "phone",
+    "org_ids",
+    "agent_ids",
+)
+CLASS_COLUMNS = ("sourced_id", "school_id", "title", "class_code", "term_ids")
+ENROLLMENT_COLUMNS = (
+    "sourced_id",
+    "school_id",
+    "user_id",
+    "class_id",
+    "role",
+    "begin_date",
+    "end_date",
+)
+
+
+def merge_mirror(conn, integration, run_id: int, read: ReadResult, excluded: set[str]) -> bool:
+    """Bring the mirror to what the SIS holds now (except failed schools' slices).
+
+    Returns whether whole school slices were dropped (excluded, gone, or not read).
+    """
+    iid = integration.id
+    _merge_orgs(conn, iid, read, excluded)
+    _merge_sessions(conn, iid, read)
+    _merge_staged(conn, iid, run_id, SisUser, SisStageUser, USER_COLUMNS, replace_all=read.full)
+    school_ids = {s.sourced_id for s in read.schools}
+    dropped = (
+        [sid for sid in _mirrored_slices(conn, iid) if sid not in school_ids or sid in excluded]
+        if read.roster_read
+        else None  # every slice
+    )
+    dropped_any = dropped is None or bool(dropped)
+    full_schools = [sid for sid, full in read.read_schools.items() if full]
+    read_schools = list(read.read_schools)
+    for mirror, stage, columns in (
+        (SisClass, SisStageClass, CLASS_COLUMNS),
+        (SisEnrollment, SisStageEnrollment, ENROLLMENT_COLUMNS),
+    ):
+        where = mirror.integration_id == iid
+        if dropped is None:
+            conn.execute(delete(mirror).where(where))
+        elif dropped or full_schools:
+            conn.execute(delete(mirror).where(where, mirror.school_id.in_(dropped + full_schools)))
+        if read_schools:
+            _merge_staged(conn, iid, run_id, mirror, stage, columns, schools=read_schools)
+    return dropped_any
+
+
+def _mirrored_slices(conn, iid: int) -> set[str]:
+    found = set()
+    for model in (SisClass, SisEnrollment):
+        found.update(
+            conn.scalars(select(model.school_id).where(model.integration_id == iid).distinct())
+        )
+    return found
+
+
+def _merge_orgs(conn, iid: int, read: ReadResult, excluded: set[str]) -> None:
+    existing = {
+        sid: oid
+        for oid, sid in conn.execute(
+            select(SisOrg.id, SisOrg.sourced_id).where(SisOrg.integration_id == iid)
+        )
+    }
+    seen = set()
+    for org in read.schools:
+        sid = clean(org.sourced_id, 255)
+        if sid in seen:
+            continue
+        seen.add(sid)
+        values = {"name": clean(org.name, 255), "type": clean(org.type, 40)}
+        if sid in read.read_schools:
+            values["slice_read_at"] = read.started_at
+        elif sid in excluded or not read.roster_read:
+            values["slice_read_at"] = None
+        if sid in existing:
+            conn.execute(update(SisOrg).where(SisOrg.id == existing[sid]).values(**values))
+        else:
+            conn.execute(insert(SisOrg).values(integration_id=iid, sourced_id=sid, **values))
+    gone = [oid for sid, oid in existing.items() if sid not in seen]
+    if gone:
+        conn.execute(delete(SisOrg).where(SisOrg.id.in_(gone)))
+
+
+def _merge_sessions(conn, iid: int, read: ReadResult) -> None:
+    latest = {s.sourced_id: s for s in read.sessions}
+    where = SisSession.integration_id == iid
+    if read.full:
+        conn.execute(delete(SisSession).where(where))
+    elif latest:
+        ids = [clean(sid, 255) for sid in latest]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            conn.execute(delete(SisSession).where(where, SisSession.sourced_id.in_(chunk)))
+    rows = [
+        {
+            "integration_id": iid,
+            "sourced_id": clean(s.sourced_id, 255),
+            "start_date": s.start_date,
+            "end_date": s.end_date,
+        }
+        for s in latest.values()
+        if s.status == "active"
+    ]
+    if rows:
+        conn.execute(insert(SisSession), rows)
+
+
+def _merge_staged(
+    conn,
+    iid: int,
+    run_id: int,
+    mirror,
+    stage,
+    columns: tuple[str, ...],
+    *,
+    replace_all: bool = False,
+    schools: list[str] | None = None,
+) -> None:
+    """Replace mirrored records by their staged versions; insert the active ones."""
+    staged = stage.run_id == run_id
+    if schools is not None:
+        staged = staged & stage.school_id.in_(schools)
+    if replace_all:
+        conn.execute(delete(mirror).where(mirror.integration_id == iid))
+    else:
+        conn.execute(
+            delete(mirror).where(
+                mirror.integration_id == iid,
+                mirror.sourced_id.in_(select(stage.sourced_id).where(staged)),
+            )
+        )
+    last_read = select(func.max(stage.id)).where(staged).group_by(stage.sourced_id)
+    source = select(literal(iid), *(getattr(stage, c) for c in columns)).where(
+        stage.id.in_(last_read), stage.active.is_(True)
+    )
+    conn.execute(insert(mirror).from_select(["integration_id", *columns], source))

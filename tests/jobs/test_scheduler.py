@@ -1,0 +1,189 @@
+"""rq-scheduler glue: deterministic ids, restarts, DST, catch-up, and a real fired dispatch."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from rq.job import Job
+from sqlalchemy import select
+
+from sisapp import jobs
+from sisapp.extensions import db
+from sisapp.models import Region, SyncRun, SyncStatus, SyncTrigger
+from sisapp.models.types import utcnow
+from sisapp.schedule import planner
+from sisapp.schedule.scheduler import (
+    _schedule,
+    catch_up,
+    dispatch_id,
+    dispatch_region,
+    ensure_region_dispatches,
+    make_scheduler,
+    start_id,
+)
+from sisapp.services import sync_runs
+from tests.conftest import make_device
+from tests.jobs.conftest import finish, make_integration
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def epoch(dt: datetime) -> float:
+    return float(int(dt.timestamp()))
+
+
+def scheduled_runs(slot):
+    db.session.rollback()
+    return list(db.session.scalars(select(SyncRun).where(SyncRun.scheduled_for == slot)))
+
+
+def test_region_dispatches_have_fixed_ids_and_survive_a_restart(app, redis_conn):
+    now = utc(2026, 3, 7, 12)  # Saturday, between Chicago's CST Friday and CDT Tuesday
+    expected = {
+        dispatch_id(Region.US_NZ, utc(2026, 3, 10, 23)): epoch(utc(2026, 3, 10, 23)),
+        dispatch_id(Region.AU, utc(2026, 3, 10, 10)): epoch(utc(2026, 3, 10, 10)),
+        dispatch_id(Region.UK, utc(2026, 3, 10, 18)): epoch(utc(2026, 3, 10, 18)),
+    }
+    first = make_scheduler()
+    assert sorted(ensure_region_dispatches(first, now)) == sorted(expected)
+    assert first.scheduled_ids() == expected
+
+    restarted = make_scheduler()  # a new process: same ids, nothing added, nothing lost
+    ensure_region_dispatches(restarted, now)
+    ensure_region_dispatches(restarted, now + timedelta(hours=1))
+    assert restarted.scheduled_ids() == expected
+
+    job = Job.fetch(dispatch_id(Region.US_NZ, utc(2026, 3, 10, 23)), connection=redis_conn)
+    assert job.func_name == "sisapp.jobs.dispatch_region_job"
+    assert job.args == ("us_nz", "2026-03-10T23:00:00+00:00")
+    assert job.timeout == app.config["DISPATCH_JOB_TIMEOUT"]
+
+
+@pytest.mark.parametrize(
+    ("start", "chicago"),
+    [
+        (utc(2026, 3, 2), [utc(2026, 3, 4, 0), utc(2026, 3, 7, 0), utc(2026, 3, 10, 23)]),
+        (utc(2026, 10, 24), [utc(2026, 10, 27, 23), utc(2026, 10, 30, 23), utc(2026, 11, 4, 0)]),
+    ],
+)
+def test_each_dispatch_schedules_the_next_across_dst(app, redis_conn, start, chicago):
+    """Fire the scheduled dispatches in order, as rq-scheduler would, for two weeks."""
+    scheduler = make_scheduler()
+    ensure_region_dispatches(scheduler, start)
+    fired: dict[str, list] = {r.value: [] for r in Region}
+    for _ in range(12):
+        job_id, score = min(scheduler.scheduled_ids().items(), key=lambda kv: kv[1])
+        region, slot_iso = Job.fetch(job_id, connection=redis_conn).args
+        at = datetime.fromtimestamp(score, UTC)
+        assert at == datetime.fromisoformat(slot_iso)
+        redis_conn.zrem(scheduler.scheduled_jobs_key, job_id)
+        dispatch_region(region, at, now=at, scheduler=scheduler)
+        fired[region].append(at)
+    assert fired["us_nz"][:3] == chicago
+    assert all((t.hour, t.minute) == (10, 0) for t in fired["au"])
+    assert all((t.hour, t.minute) == (18, 0) for t in fired["uk"])
+    assert len(scheduler.scheduled_ids()) == 3  # exactly one pending dispatch per region
+
+
+@pytest.fixture
+def chicago_integrations(app):
+    app.config["SYNC_WORKER_CAPACITY"] = 2
+    device = make_device("Lincoln High", Region.US_NZ)
+    return [make_integration(device, f"SIS {k}") for k in range(6)]
+
+
+SLOT = utc(2026, 3, 10, 23)  # Tuesday 6 PM CDT
+
+
+def test_catch_up_after_downtime_starts_what_is_due_once(app, redis_conn, chicago_integrations):
+    plan = planner.day_plan(Region.US_NZ, SLOT)
+    offsets = sorted(p.start - SLOT for p in plan.values())
+    assert offsets == [timedelta(minutes=m) for m in (0, 0, 30, 30, 60, 60)]
+
+    # The scheduler was down at 6 PM and Redis lost its schedule; it is back at 6:45 PM.
+    scheduler = make_scheduler()
+    now = SLOT + timedelta(minutes=45)
+    assert catch_up(scheduler, now) == 4
+    runs = scheduled_runs(SLOT)
+    assert len(runs) == 4
+    assert {r.trigger for r in runs} == {SyncTrigger.SCHEDULED}
+    assert all(plan[r.integration_id].start <= now for r in runs)
+    later = [p for p in plan.values() if p.start > now]
+    pending = scheduler.scheduled_ids()
+    for p in later:
+        assert pending[start_id(p.integration_id, SLOT)] == epoch(SLOT + timedelta(minutes=60))
+    assert dispatch_id(Region.US_NZ, utc(2026, 3, 13, 23)) in pending
+
+    assert catch_up(scheduler, now + timedelta(minutes=5)) == 0  # nothing twice
+    assert len(scheduled_runs(SLOT)) == 4
+    assert scheduler.scheduled_ids() == pending
+    for run in runs:  # once they are over they still count as done for the slot
+        sync_runs.finish_run(run.id, SyncStatus.SUCCEEDED)
+    assert catch_up(scheduler, now + timedelta(minutes=10)) == 0
+    assert catch_up(scheduler, SLOT + timedelta(minutes=61)) == 2
+    assert catch_up(scheduler, SLOT + timedelta(days=1)) == 0  # the window has closed
+
+
+def test_a_manual_sync_neither_uses_nor_moves_the_slot(app, redis_conn, chicago_integrations):
+    integration = chicago_integrations[0]
+    before = planner.next_planned_start(integration, SLOT - timedelta(days=1))
+    manual, _ = sync_runs.request_sync(integration)
+    assert planner.next_planned_start(integration, SLOT - timedelta(hours=1)) == before
+    scheduler = make_scheduler()
+    at = plan_start = planner.day_plan(Region.US_NZ, SLOT)[integration.id].start
+    catch_up(scheduler, at + timedelta(minutes=1))
+    assert integration.id not in {r.integration_id for r in scheduled_runs(SLOT)}
+    sync_runs.finish_run(manual.id, SyncStatus.SUCCEEDED)
+    catch_up(scheduler, plan_start + timedelta(minutes=2))
+    assert integration.id in {r.integration_id for r in scheduled_runs(SLOT)}
+
+
+def test_next_scheduled_sync_is_the_planned_instant(app, redis_conn, chicago_integrations):
+    integration = chicago_integrations[0]
+    planned = planner.day_plan(Region.US_NZ, SLOT)[integration.id].start
+    assert planner.next_planned_start(integration, SLOT - timedelta(days=2)) == planned
+    assert planner.next_planned_start(integration, SLOT + timedelta(hours=3)) == planned
+    sync_runs.request_sync(integration, SyncTrigger.SCHEDULED, scheduled_for=SLOT)
+    after = planner.next_planned_start(integration, SLOT + timedelta(hours=3))
+    assert after - planned == utc(2026, 3, 13, 23) - SLOT  # Friday's slot, same place
+    now = utcnow()
+    assert sync_runs.next_scheduled_sync(integration) > now - timedelta(days=1)
+
+
+def test_schedule_show_prints_utc_and_region_time(app, redis_conn, chicago_integrations):
+    result = app.test_cli_runner().invoke(args=["schedule", "show"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 6
+    assert all("Lincoln High" in line and "UTC" in line for line in lines)
+    assert all("America/Chicago" in line and " C" in line for line in lines)
+
+
+def test_rq_scheduler_fires_the_dispatch_and_a_worker_runs_it(app, processes, redis_conn):
+    """Real processes: `flask scheduler --burst` moves the due dispatch to the queue; a
+    worker plans the region, starts what is due and schedules the rest."""
+    app.config.update(SYNC_WORKER_CAPACITY=2, CATCHUP_INTERVAL=0)
+    device = make_device("Leeds Academy", Region.UK)
+    integrations = [make_integration(device, f"SIS {k}") for k in range(3)]
+    slot = utcnow().replace(second=0, microsecond=0) - timedelta(minutes=1)
+    scheduler = make_scheduler()
+    _schedule(
+        scheduler, slot, dispatch_id("uk", slot), jobs.dispatch_region_job, "uk", slot.isoformat()
+    )
+
+    finish(processes.flask("scheduler", "--burst"))
+    assert dispatch_id("uk", slot) not in scheduler.scheduled_ids()
+    assert dispatch_id("uk", slot) in jobs.get_queue().job_ids
+    finish(processes.worker())
+
+    runs = scheduled_runs(slot)
+    assert len(runs) == 2
+    assert {r.status for r in runs} == {SyncStatus.SUCCEEDED}
+    (waiting,) = {i.id for i in integrations} - {r.integration_id for r in runs}
+    pending = scheduler.scheduled_ids()
+    assert pending[start_id(waiting, slot)] == epoch(slot + timedelta(minutes=30))
+    assert len(pending) == 4  # the waiting start and each region's next dispatch
+
+    finish(processes.flask("scheduler", "--burst"))  # a restart adds nothing
+    assert scheduler.scheduled_ids() == pending
