@@ -6,7 +6,10 @@ stays importable without click or Flask wiring.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+from flask import current_app
 
 from sisapp.demo_sis import DemoSISServer, DistrictSpec, Faults, generate_district
 from sisapp.demo_sis.faults import parse_malformed_at
@@ -30,14 +33,14 @@ VERSION_CHOICES = {"v1p1": ("v1p1",), "v1p2": ("v1p2",), "both": ("v1p1", "v1p2"
 )
 @click.option(
     "--directory-out",
-    default="instance/demo-directory.csv",
-    show_default=True,
+    default=None,
+    help="Where to write the matching directory CSV [default: INSTANCE/demo-directory.csv].",
     type=click.Path(dir_okay=False),
 )
 @click.option(
     "--expected-out",
-    default="instance/demo-expected.json",
-    show_default=True,
+    default=None,
+    help="Where to write the expected Sync Details [default: INSTANCE/demo-expected.json].",
     type=click.Path(dir_okay=False),
 )
 @click.option(
@@ -79,6 +82,10 @@ VERSION_CHOICES = {"v1p1": ("v1p1",), "v1p2": ("v1p2",), "both": ("v1p1", "v1p2"
 @click.option("--log-requests", is_flag=True, help="Print one line per request.")
 def demo_sis_command(**opts):
     """Serve a generated school district over OneRoster v1.1 and v1.2 until Ctrl-C."""
+    instance = Path(current_app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    opts["directory_out"] = opts["directory_out"] or str(instance / "demo-directory.csv")
+    opts["expected_out"] = opts["expected_out"] or str(instance / "demo-expected.json")
     spec = DistrictSpec(
         schools=opts["schools"],
         students=opts["students"],
@@ -138,7 +145,7 @@ def _print_instructions(server, district, opts) -> None:
         "  (OAuth 1.0a HMAC-SHA256 with the same id and secret works too)",
         "",
         f"Directory written to {opts['directory_out']}; import it with:",
-        f"  flask --app app directory import {opts['directory_out']} --device NAME",
+        f'  flask --app app directory import {opts["directory_out"]} --device "Demo School"',
         f"Expected Sync Details for every option set: {opts['expected_out']}",
         f"  default options: {counts}",
         "",

@@ -74,6 +74,10 @@ def dev_command(host: str, port: int, redis_port: int) -> None:
         app.config["REDIS_URL"] = redis_url
         click.echo(f"Embedded Redis on {redis_url}")
     env = dict(os.environ, REDIS_URL=redis_url, SISAPP_INSTANCE_PATH=app.instance_path)
+    if "SISAPP_ALLOW_PRIVATE_SIS_URLS" not in os.environ:
+        # A development run talks to the demo SIS on 127.0.0.1; production never does.
+        app.config["ALLOW_PRIVATE_SIS_URLS"] = True
+        env["SISAPP_ALLOW_PRIVATE_SIS_URLS"] = "1"
     children = [
         subprocess.Popen(cmd, env=env, start_new_session=True)
         for cmd in _background_commands(redis_url)

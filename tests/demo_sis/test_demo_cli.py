@@ -5,13 +5,10 @@ from __future__ import annotations
 import csv
 import json
 
-from click.testing import CliRunner
-
 from sisapp.demo_sis import DemoSISServer
-from sisapp.demo_sis_cli import demo_sis_command
 
 
-def test_command_prints_connection_details_and_writes_files(tmp_path, monkeypatch):
+def test_command_prints_connection_details_and_writes_files(app, tmp_path, monkeypatch):
     served = {}
 
     def fake_serve(self):
@@ -21,9 +18,9 @@ def test_command_prints_connection_details_and_writes_files(tmp_path, monkeypatc
 
     monkeypatch.setattr(DemoSISServer, "serve_forever", fake_serve)
     directory, expected = tmp_path / "d" / "dir.csv", tmp_path / "e.json"
-    result = CliRunner().invoke(
-        demo_sis_command,
-        [
+    result = app.test_cli_runner().invoke(
+        args=[
+            "demo-sis",
             "--schools",
             "2",
             "--students",
@@ -56,7 +53,7 @@ def test_command_prints_connection_details_and_writes_files(tmp_path, monkeypatc
     assert server.root_url in out and server.token_url in out
     assert "/ims/oneroster/rostering/v1p2" in out and "/ims/oneroster/v1p1" not in out
     assert "demo-client" in out and "s3cret" in out
-    assert f"flask --app app directory import {directory} --device NAME" in out
+    assert f'flask --app app directory import {directory} --device "Demo School"' in out
     assert server.faults.malformed_at == ("users", 10) and server.faults.broken_school == "0"
     assert server.auth.token_lifetime == 60
     with directory.open(encoding="utf-8") as handle:
