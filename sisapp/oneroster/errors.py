@@ -18,13 +18,17 @@ from collections.abc import Iterable
 from enum import StrEnum
 
 
-class ErrorCode(StrEnum):
-    """Stable error codes, each with a one-line meaning and the action for the IT admin."""
+class CodeTable(StrEnum):
+    """Base of the app's error-code enums: each member is (code, meaning, action).
+
+    Members compare equal to their code string, so runs store plain codes while the
+    pages look up what a code means and what the IT admin should do about it.
+    """
 
     meaning: str
     action: str
 
-    def __new__(cls, code: str, meaning: str, action: str) -> ErrorCode:
+    def __new__(cls, code: str, meaning: str, action: str) -> CodeTable:
         obj = str.__new__(cls, code)
         obj._value_ = code
         obj.meaning = meaning
@@ -33,6 +37,10 @@ class ErrorCode(StrEnum):
 
     def __str__(self) -> str:
         return self.value
+
+
+class ErrorCode(CodeTable):
+    """Stable error codes, each with a one-line meaning and the action for the IT admin."""
 
     INVALID_SETTINGS = (
         "OR100",

@@ -8,22 +8,11 @@ outcomes. Like the client's, they are a contract shown to IT admins and listed i
 
 from __future__ import annotations
 
-from enum import StrEnum
+from sisapp.oneroster.errors import CodeTable
 
 
-class SyncErrorCode(StrEnum):
-    meaning: str
-    action: str
-
-    def __new__(cls, code: str, meaning: str, action: str) -> SyncErrorCode:
-        obj = str.__new__(cls, code)
-        obj._value_ = code
-        obj.meaning = meaning
-        obj.action = action
-        return obj
-
-    def __str__(self) -> str:
-        return self.value
+class SyncErrorCode(CodeTable):
+    """The engine's own outcomes: (code, meaning, action) like the client's codes."""
 
     INTERNAL_ERROR = (
         "SY100",

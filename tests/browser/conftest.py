@@ -49,10 +49,20 @@ def demo_sis():
     server.stop()
 
 
-@pytest.fixture(scope="session")
+# The browser's worker takes jobs from a queue of its own, so it never picks up
+# runs that other test modules queue on purpose.
+BROWSER_QUEUE = f"{TEST_QUEUE}-browser"
+
+
+@pytest.fixture
+def app_config():
+    return {"RQ_QUEUE": BROWSER_QUEUE}
+
+
+@pytest.fixture(scope="module")
 def live_server(_schema):
     """The app in a thread on a free port, plus one RQ worker process."""
-    app = create_app(_test_config(_schema))
+    app = create_app(_test_config(_schema, RQ_QUEUE=BROWSER_QUEUE))
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -62,7 +72,7 @@ def live_server(_schema):
         SISAPP_SECRET_KEY=app.config["SECRET_KEY"],
         SISAPP_ENCRYPTION_KEY=app.config["ENCRYPTION_KEY"],
         SISAPP_ALLOW_PRIVATE_SIS_URLS="1",
-        SISAPP_RQ_QUEUE=TEST_QUEUE,
+        SISAPP_RQ_QUEUE=BROWSER_QUEUE,
         REDIS_URL=TEST_REDIS_URL,
         # Small pages, two at a time: with the demo SIS's latency on, a sync lasts
         # long enough to watch its progress and to cancel it.
