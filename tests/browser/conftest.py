@@ -89,6 +89,8 @@ def live_server(_schema):
         yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
+        with app.app_context():
+            db.engine.dispose()  # close the pool now, not whenever the GC gets to it
         with _suppress():
             os.killpg(worker.pid, signal.SIGTERM)
         try:
