@@ -2,6 +2,10 @@
 
     .venv/bin/python bench/sync.py --students 50000 [--database-url URL]
 
+With a PostgreSQL URL the bench works in a new database of its own on that server
+(``sisapp_bench_sync_<pid>``, dropped at the end): it creates and drops tables, which
+must never happen to a database others use, such as the tests' ``test``.
+
 Prints, for a generated district: a download-and-parse-only pass over the same pages a
 sync reads, a full sync, a delta sync after 1% of records changed, and (on a smaller
 district, 100 ms per page) reading with concurrent pages against one page at a time:
@@ -17,10 +21,12 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import shutil
 import sys
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -197,27 +203,67 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=50000)
     parser.add_argument("--schools", type=int, default=None, help="default: students / 2000")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--database-url", default=None, help="default: a new SQLite file")
+    parser.add_argument("--database-url", default=None,
+                        help="default: a new SQLite file; PostgreSQL: a new database on that server")  # fmt: skip
     parser.add_argument("--page-size", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--changes", type=float, default=0.01)
     parser.add_argument("--latency-students", type=int, default=5000)
     parser.add_argument("--latency-ms", type=int, default=100)
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--keep-files", action="store_true",
+                        help="keep the work directory (SQLite database, directory CSV)")  # fmt: skip
     parser.add_argument("--parents", choices=["parent", "guardian", "relative"], default=None,
                         help="also sync parent data (default: the integration's default options)")  # fmt: skip
     args = parser.parse_args()
     schools = args.schools or max(3, args.students // 2000)
     workdir = Path(tempfile.mkdtemp(prefix="sisapp-bench-"))
     os.environ.setdefault("SISAPP_INSTANCE_PATH", str(workdir))
-    database_url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
 
     print(f"Generating and serving {schools} schools, {args.students:,} students...", flush=True)
     sis = DemoSIS(schools, args.students, args.seed, str(workdir / "directory.csv"), args.parents)
     try:
-        bench(args, sis, database_url, workdir)
+        with own_database(args.database_url, workdir) as database_url:
+            bench(args, sis, database_url, workdir)
     finally:
         sis.stop()
+        if args.keep_files:
+            print(f"Kept {workdir}")
+        else:  # hundreds of MB at 50,000 students
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextmanager
+def own_database(url: str | None, workdir: Path):
+    """The database to bench in: a new SQLite file, the given URL, or for PostgreSQL a
+    new database on the given server (``setup_app`` drops every table it finds)."""
+    if url is None:
+        yield f"sqlite:///{workdir / 'bench.db'}"
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    server = make_url(url)
+    if server.get_backend_name() != "postgresql":
+        yield url
+        return
+    name = f"sisapp_bench_sync_{os.getpid()}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.set(database=name).render_as_string(hide_password=False)
+    finally:
+        from sisapp.extensions import db
+
+        try:  # the bench's own connections first (the app context is still pushed)
+            db.session.remove()
+            db.engine.dispose()
+        except RuntimeError:  # the app was never set up
+            pass
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def bench(args, sis, database_url: str, workdir: Path) -> None:

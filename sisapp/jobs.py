@@ -59,6 +59,11 @@ def new_sync_job_id(run_id: int) -> str:
     return job_id("run", run_id, uuid.uuid4().hex[:8])
 
 
+def alive_key(run_id: int) -> str:
+    """The Redis key a running sync's work-horse stamps while it lives (see sync_runs)."""
+    return job_id("alive", run_id)
+
+
 def enqueue_sync(run_id: int, job_id_: str | None = None) -> str:
     """Put run `run_id` on the queue; returns the job id (also stored on the run)."""
     job = get_queue().enqueue(

@@ -119,10 +119,20 @@ def _clause(text: str, collection: str):
     compare = _OPS[op]
     if field == "dateLastModified":
         wanted_instant = instant(wanted)
-        return lambda rec: (
-            bool(rec.get("dateLastModified"))
-            and compare(instant(rec["dateLastModified"]), wanted_instant)
-        )
+        # One verdict per distinct timestamp text: a delta filter is checked against every
+        # record of a collection (a million enrollments), which share few timestamps.
+        verdicts: dict[str, bool] = {}
+
+        def modified(rec: dict) -> bool:
+            text = rec.get("dateLastModified")
+            if not text:
+                return False
+            verdict = verdicts.get(text)
+            if verdict is None:
+                verdict = verdicts[text] = compare(instant(text), wanted_instant)
+            return verdict
+
+        return modified
 
     def matches(rec: dict) -> bool:
         for value in _values(rec, path):

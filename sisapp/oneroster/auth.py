@@ -33,6 +33,9 @@ from .urls import path_of
 
 SCOPE_ROOT = "https://purl.imsglobal.org/spec/or/{version}/scope/"
 _CLOCK_WORDS = re.compile(r"timestamp|nonce|clock|skew", re.IGNORECASE)
+# OAuth parameters a server echoes back (its copy of our header or signature base string):
+# their names say nothing about what went wrong.
+_ECHOED_PARAMS = re.compile(r"oauth_\w+\s*(?:=|%3D)[^\s,&]*", re.IGNORECASE)
 _SIGNATURE_WORDS = re.compile(r"signature", re.IGNORECASE)
 _CLIENT_ERRORS = {"invalid_client", "unauthorized_client", "access_denied"}
 _SCOPE_ERRORS = {"invalid_scope", "insufficient_scope"}
@@ -78,7 +81,8 @@ class OAuth1Auth:
 
     @staticmethod
     def _complaint(response) -> str:
-        return response.text[:2000] + " " + response.headers.get("WWW-Authenticate", "")
+        text = response.text[:2000] + " " + response.headers.get("WWW-Authenticate", "")
+        return _ECHOED_PARAMS.sub(" ", text)
 
     def retry_unauthorized(self, response, method: str) -> bool:
         """Switch to HMAC-SHA1 after a 401 on HMAC-SHA256, unless the clock is to blame."""

@@ -109,10 +109,23 @@ class Enrollment:
 
 
 def text(value: object) -> str | None:
-    """A string field: numbers become strings, empty strings and containers become None."""
+    """A string field: numbers become strings, empty strings and containers become None.
+
+    NULs and lone surrogates (``\\u0000`` and ``\\ud800`` escapes are valid JSON) are
+    dropped or replaced: no database stores them, and one stray character in a name must
+    not fail a sync of a million records.
+    """
     if value is None or isinstance(value, dict | list | bool):
         return None
-    value = str(value).strip()
+    value = str(value)
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "replace").decode("utf-8")
+    value = value.strip()
     return value or None
 
 

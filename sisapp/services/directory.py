@@ -9,6 +9,7 @@ half.
 import csv
 import io
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, or_, select
@@ -26,7 +27,10 @@ from sisapp.models import (
 CSV_COLUMNS = ("email", "given_name", "family_name", "kind", "source")
 # Deliberately simple: one @, no spaces, a dot in the domain. Directory services
 # validate properly; this catches the typos and shifted columns CSV edits cause.
-_EMAIL_RE = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+$")
+_EMAIL_RE = re.compile(
+    r"^[^@\s<>\"',;\x00-\x1f\x7f-\x9f]+@[^@\s<>\"',;\x00-\x1f\x7f-\x9f]+"
+    r"\.[^@\s<>\"',;\x00-\x1f\x7f-\x9f]+$"
+)
 _MAX_NAME = 120
 
 
@@ -49,9 +53,21 @@ class ImportSummary:
         return f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged"
 
 
+def _has_control(text: str) -> bool:
+    """Control characters (NUL, escapes, C1): PostgreSQL refuses NUL, pages garble the rest."""
+    return any(unicodedata.category(ch) == "Cc" for ch in text)
+
+
 def parse_directory_csv(text: str) -> list[dict]:
     """Parse and validate every row; raise with every bad line's number."""
     reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _parse_rows(reader)
+    except csv.Error as exc:  # a stray carriage return, an unclosed quote...
+        raise DirectoryImportError([f"line {reader.line_num}: not valid CSV ({exc})"]) from None
+
+
+def _parse_rows(reader: csv.DictReader) -> list[dict]:
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     missing = [c for c in CSV_COLUMNS if c not in header]
     if missing:
@@ -80,8 +96,12 @@ def parse_directory_csv(text: str) -> list[dict]:
         if len(given) > _MAX_NAME or len(family) > _MAX_NAME:
             errors.append(f"line {line}: names are limited to {_MAX_NAME} characters")
             continue
-        if any(ord(ch) < 32 for ch in given + family):
+        if _has_control(given + family):
             errors.append(f"line {line}: names must not contain control characters")
+            continue
+        source = (row.get("source") or "").strip()
+        if _has_control(source):
+            errors.append(f"line {line}: the source must not contain control characters")
             continue
         if email in seen:
             errors.append(f"line {line}: {email} already appears on line {seen[email]}")
@@ -93,7 +113,7 @@ def parse_directory_csv(text: str) -> list[dict]:
                 "given_name": given,
                 "family_name": family,
                 "kind": UserKind(kind),
-                "source": (row.get("source") or "").strip()[:40],
+                "source": source[:40],
             }
         )
     if errors:

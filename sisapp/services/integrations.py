@@ -2,6 +2,7 @@
 excluding schools and deleting, shared by the pages, the CLI and the jobs.
 """
 
+import unicodedata
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -41,12 +42,28 @@ class IntegrationData:
     excluded_school_ids: list[str] = field(default_factory=list)
 
 
+# Column sizes of OneRosterIntegration: longer values are refused, never cut or left to
+# the database (PostgreSQL would answer the page with an error).
+MAX_NAME, MAX_URL, MAX_CLIENT_ID = 120, 500, 255
+
+
+def _has_control(value: str) -> bool:
+    """NUL and other control characters: PostgreSQL refuses NUL, and none belongs here."""
+    return any(unicodedata.category(ch) == "Cc" for ch in value)
+
+
 def _url_error(value: str, label: str) -> str | None:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if len(value) > MAX_URL:
+        return f"{label} is too long (at most {MAX_URL} characters)."
+    try:
+        parts = urlsplit(value)
+        scheme, hostname = parts.scheme, parts.hostname
+    except ValueError:  # an unbalanced [ or a bad port
+        scheme = hostname = None
+    if scheme not in ("http", "https") or not hostname:
         return f"{label} must be a full URL starting with https://"
-    if any(ch.isspace() for ch in value):
-        return f"{label} must not contain spaces"
+    if any(ch.isspace() for ch in value) or _has_control(value):
+        return f"{label} must not contain spaces or control characters"
     return None
 
 
@@ -59,8 +76,10 @@ def validate(data: IntegrationData, *, require_secret: bool) -> dict[str, str]:
     data.client_id = (data.client_id or "").strip()
     if not data.name:
         errors["name"] = "Give the integration a name."
-    elif len(data.name) > 120:
-        errors["name"] = "Keep the name under 120 characters."
+    elif len(data.name) > MAX_NAME:
+        errors["name"] = f"Keep the name under {MAX_NAME} characters."
+    elif _has_control(data.name):
+        errors["name"] = "The name must not contain control characters."
     if data.sis_vendor not in {v.value for v in SisVendor}:
         errors["sis_vendor"] = "Choose which SIS you are integrating."
     if not data.endpoint_url:
@@ -71,6 +90,8 @@ def validate(data: IntegrationData, *, require_secret: bool) -> dict[str, str]:
         errors["token_url"] = problem
     if not data.client_id:
         errors["client_id"] = "Enter the client ID your SIS issued."
+    elif len(data.client_id) > MAX_CLIENT_ID or _has_control(data.client_id):
+        errors["client_id"] = "This is not a client ID: check you copied the right value."
     if require_secret and not data.client_secret:
         errors["client_secret"] = "Enter the client secret your SIS issued."
     if data.sync_parents:

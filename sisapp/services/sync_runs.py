@@ -8,7 +8,11 @@ Used by the web views, the CLI, the RQ jobs and the scheduler; knows no request 
 
 import enum
 import logging
-from datetime import datetime, timedelta
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime, timedelta
 
 from redis.exceptions import RedisError
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
@@ -162,7 +166,8 @@ def execute_run(run_id: int) -> str | None:
         return SyncStatus.CANCELLED.value
     runner = import_string(str(jobs.setting("SYNC_RUNNER")).replace(":", "."))
     try:
-        runner(run_id, _environment())
+        with keeping_alive(run_id):
+            runner(run_id, _environment())
     except JobTimeoutException:
         db.session.rollback()
         finish_run(run_id, SyncStatus.FAILED, JobErrorCode.TIMED_OUT, _timeout_message())
@@ -185,6 +190,48 @@ def execute_run(run_id: int) -> str | None:
         )
         db.session.refresh(run)
     return run.status.value if run else None
+
+
+@contextmanager
+def keeping_alive(run_id: int) -> Iterator[None]:
+    """Stamp the run's alive key in Redis from a thread while the runner works.
+
+    The engine writes heartbeat_at with its progress, but the apply transaction of a big
+    district holds SQLite's write lock for minutes and a read can sit in a SIS's long
+    Retry-After waits: the row then says nothing, and the sweep would take a healthy run
+    for dead and kill it. The thread dies with the work-horse, so a killed worker still
+    falls silent and is swept (see sync_sweep and `alive_at`).
+    """
+    timeout = float(jobs.setting("SYNC_HEARTBEAT_TIMEOUT"))
+    interval = max(0.2, min(30.0, timeout / 4))
+    connection, key = jobs.redis_connection(), jobs.alive_key(run_id)
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            with suppress(RedisError):  # the sweep judges nothing without Redis either
+                connection.set(key, repr(time.time()), ex=max(1, int(2 * timeout)))
+            if stop.wait(interval):
+                return
+
+    thread = threading.Thread(target=beat, name=f"sync-run-{run_id}-alive", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        with suppress(RedisError):
+            connection.delete(key)
+
+
+def alive_at(run_id: int) -> datetime | None:
+    """When the run's work-horse last said it was alive (None: no stamp); may raise RedisError."""
+    value = jobs.redis_connection().get(jobs.alive_key(run_id))
+    try:
+        return datetime.fromtimestamp(float(value), UTC) if value else None
+    except ValueError:
+        return None
 
 
 def _environment():

@@ -7,9 +7,11 @@ queued or running run and ends as failed, with its own code, those that cannot f
 - a queued run whose job is missing from Redis or already over (JB303);
 - a running run whose job failed, was stopped or abandoned in RQ (JB301; JB305 when RQ
   killed it for running past SYNC_JOB_TIMEOUT);
-- a running run whose heartbeat_at is older than SYNC_HEARTBEAT_TIMEOUT, whatever Redis
-  says (JB301). A work-horse that is somehow still alive is sent RQ's stop-job command
-  first, so it cannot write after the run is ended;
+- a running run silent for longer than SYNC_HEARTBEAT_TIMEOUT (JB301): neither its
+  heartbeat_at (written with progress) nor its work-horse's alive stamp in Redis (written
+  by a thread, because an apply holding SQLite's write lock cannot write the row) is
+  recent. A work-horse that is somehow still alive is sent RQ's stop-job command first,
+  so it cannot write after the run is ended;
 - a running run whose cancel went unanswered for SYNC_CANCEL_GRACE: stopped and cancelled.
 
 Why failing and re-running is safe: the sync engine applies a run's changes in one
@@ -36,6 +38,7 @@ from sisapp.models.types import utcnow
 from sisapp.services.sync_runs import (
     ACTIVE,
     JobErrorCode,
+    alive_at,
     finish_run,
     hard_stop,
     is_stuck,
@@ -66,10 +69,11 @@ def sweep_dead_runs(now: datetime | None = None) -> list[SyncRun]:
     for run in runs:
         try:
             job = _fetch(run.job_id, connection)
+            alive = alive_at(run.id)
         except RedisError:
             log.warning("sweep stopped: Redis unreachable")
             break
-        if _sweep_one(run, job, now):
+        if _sweep_one(run, job, now, alive):
             log.warning("sweep ended run %s (%s)", run.id, run.error_code)
             ended.append(run)
     return ended
@@ -84,14 +88,16 @@ def _fetch(job_id: str | None, connection) -> Job | None:
         return None
 
 
-def _sweep_one(run: SyncRun, job: Job | None, now: datetime) -> bool:
+def _sweep_one(run: SyncRun, job: Job | None, now: datetime, alive: datetime | None) -> bool:
     status = job.get_status(refresh=False) if job is not None else None
     if run.status == SyncStatus.QUEUED:
-        return _sweep_queued(run, job, status, now)
-    return _sweep_running(run, job, status, now)
+        return _sweep_queued(run, job, status, now, alive)
+    return _sweep_running(run, job, status, now, alive)
 
 
-def _sweep_queued(run: SyncRun, job: Job | None, status: JobStatus | None, now: datetime) -> bool:
+def _sweep_queued(
+    run: SyncRun, job: Job | None, status: JobStatus | None, now: datetime, alive: datetime | None
+) -> bool:
     grace = timedelta(seconds=int(jobs.setting("SYNC_QUEUED_GRACE")))
     if now - run.queued_at < grace:
         return False  # request_sync may still be putting it on the queue
@@ -108,11 +114,14 @@ def _sweep_queued(run: SyncRun, job: Job | None, status: JobStatus | None, now: 
         started = job.started_at
         if started is not None and started.tzinfo is None:
             started = started.replace(tzinfo=UTC)
-        return _sweep_silent(run, now, since=started)
+        signs = [t for t in (started, alive) if t is not None]
+        return _sweep_silent(run, now, since=max(signs) if signs else None)
     return False
 
 
-def _sweep_running(run: SyncRun, job: Job | None, status: JobStatus | None, now: datetime) -> bool:
+def _sweep_running(
+    run: SyncRun, job: Job | None, status: JobStatus | None, now: datetime, alive: datetime | None
+) -> bool:
     if run.cancel_requested and is_stuck(run, now):
         return _end(
             run,
@@ -131,7 +140,7 @@ def _sweep_running(run: SyncRun, job: Job | None, status: JobStatus | None, now:
     limit = timedelta(seconds=int(jobs.setting("SYNC_JOB_TIMEOUT")) + 60)
     if run.started_at and now - run.started_at > limit:
         return _end(run, SyncStatus.FAILED, JobErrorCode.TIMED_OUT, _timed_out(), stop=True)
-    return _sweep_silent(run, now)
+    return _sweep_silent(run, now, since=alive)
 
 
 def _sweep_silent(run: SyncRun, now: datetime, since: datetime | None = None) -> bool:

@@ -1,11 +1,14 @@
 """Recompute what School Manager holds from the mirror, inside the apply transaction.
 
 The derived tables (matched users, classrooms, memberships, parent contacts, unmatched
-users) are always recomputed from the whole mirror and written as a diff against what
-is stored, so a delta sync ends where a full sync would, and row ids of unchanged
+users) are recomputed from the whole mirror and written as a diff against what is
+stored, so a delta sync ends where a full sync would, and row ids of unchanged
 classrooms and memberships stay put. Memberships (the big table: one row per
-enrollment) are computed set-based in SQL through a temporary table; the rest in Python
-with dict lookups.
+enrollment) are computed set-based in SQL through a temporary table, or in a delta only
+those the delta may have changed (see ``members``); the rest in Python with dict
+lookups. Matching is redone in full on every sync: whether a SIS user matches depends
+on the device's directory, which changes between syncs without leaving a trace (a
+deleted directory user is simply gone), so no subset of users is safe to skip.
 
 The safety threshold (rule 9) is checked here: when more than the allowed share of the
 matched users, classrooms or memberships held would go, ``LargeRemoval`` is raised and
@@ -42,7 +45,7 @@ from sisapp.sync.matching import (
     match_users_by_email,
     parent_contacts,
 )
-from sisapp.sync.members import classes_of_users, current_clause, store_members
+from sisapp.sync.members import Dirty, current_clause, store_members
 
 # Removing fewer rows than this never trips the threshold (a small school's normal churn).
 MIN_REMOVALS_TO_BLOCK = 10
@@ -100,10 +103,11 @@ def _is_current(start: date | None, end: date | None, today: date) -> bool:
 
 
 def recompute(conn, integration, run_id: int, excluded: set[str], schools: dict, today: date,
-              dirty: set[str] | None = None) -> Derived:  # fmt: skip
+              dirty: set[tuple[str, str]] | None = None) -> Derived:  # fmt: skip
     """Recompute and store the derived tables; returns the counts and the removals.
 
-    ``dirty``: class sourcedIds a delta may have changed (see ``members``), or None.
+    ``dirty``: the (class, user) pairs of the enrollments a delta changed, when only
+    the memberships they touch need a recompute (see ``members``), or None.
     """
     iid = integration.id
     relationship = integration.relationship_type.value if integration.sync_parents else None
@@ -138,14 +142,15 @@ def recompute(conn, integration, run_id: int, excluded: set[str], schools: dict,
     if not relationship:  # the other roles were not read: count them for the log
         match.other_roles.update(_other_roles(conn, iid))
     derived = Derived(match=match)
-    relinked = _store_links(conn, iid, match, derived.removals)
+    relinked, relinked_users = _store_links(conn, iid, match, derived.removals)
     _store_unmatched(conn, iid, run_id, match)
     derived.imported_classes, added = _store_classrooms(
         conn, integration, excluded, schools, today, derived.removals
     )
+    changed = None
     if dirty is not None:
-        dirty = dirty | added | classes_of_users(conn, iid, relinked)
-    removed = store_members(conn, integration, excluded, today, dirty)
+        changed = Dirty(dirty, added, relinked, relinked_users, match.links)
+    removed = store_members(conn, integration, excluded, today, changed)
     derived.removals.removed["memberships"] += removed
     if relationship:
         rows, derived.parent_skips = parent_contacts(match, relationship)
@@ -177,55 +182,55 @@ def _sis_users(conn, iid: int, with_parents: bool):
     columns = [getattr(SisUser, c) for c in ("sourced_id", "role", "enabled", "email")]
     columns += [getattr(SisUser, c) for c in ("given_name", "family_name", "phone")]
     columns += [SisUser.org_ids, SisUser.agent_ids]
-    result = conn.execute(
+    # Streamed (a server-side cursor on PostgreSQL) by an option of this statement only:
+    # set on the connection, it would stay for the rest of the apply transaction, and
+    # psycopg refuses the executemany of a later bulk insert on a server-side cursor.
+    statement = (
         select(*columns)
         .where(SisUser.integration_id == iid, true() if with_parents else _matchable_role())
-        .order_by(order),
-        execution_options={"yield_per": 2000},
+        .order_by(order)
+        .execution_options(yield_per=2000)
     )
-    for row in result:
+    for row in conn.execute(statement):
         yield SisUserRow.from_db(row)
 
 
-def _store_links(conn, iid: int, match: MatchResult, removals: Removals) -> set[str]:
-    """Store the matches; returns the sourcedIds whose match changed."""
-    current = {
-        sid: (lid, uid, role)
-        for lid, sid, uid, role in conn.execute(
-            select(
-                SisUserLink.id,
-                SisUserLink.sis_sourced_id,
-                SisUserLink.directory_user_id,
-                SisUserLink.role,
-            ).where(SisUserLink.integration_id == iid)
-        )
-    }
+def _store_links(conn, iid: int, match: MatchResult, removals: Removals) -> tuple[set, set]:
+    """Store the matches; returns the sourcedIds whose match changed and the directory
+    users of those matches (before and after)."""
+    current = conn.execute(
+        select(
+            SisUserLink.id,
+            SisUserLink.sis_sourced_id,
+            SisUserLink.directory_user_id,
+            SisUserLink.role,
+        ).where(SisUserLink.integration_id == iid)
+    ).all()
     removals.held["users"] = len(current)
-    stale, fresh = [], []
-    for sid, (lid, uid, role) in current.items():
-        new = match.links.get(sid)
-        if new != (uid, role):
-            stale.append(lid)
-            if new is None and sid not in match.excluded_only:
-                removals.removed["users"] += 1
-    for sid, (uid, role) in match.links.items():
-        old = current.get(sid)
-        if old is None or (old[1], old[2]) != (uid, role):
-            fresh.append(
-                {
-                    "integration_id": iid,
-                    "sis_sourced_id": sid,
-                    "directory_user_id": uid,
-                    "role": role,
-                }
-            )
+    links = match.links
+    stale, kept, changed, users = [], set(), set(), set()
+    for lid, sid, uid, role in current:
+        new = links.get(sid)
+        if new is not None and new[0] == uid and new[1] == role:
+            kept.add(sid)
+            continue
+        stale.append(lid)
+        changed.add(sid)
+        users.add(uid)
+        if new is None and sid not in match.excluded_only:
+            removals.removed["users"] += 1
+    fresh = [
+        {"integration_id": iid, "sis_sourced_id": sid, "directory_user_id": uid, "role": role}
+        for sid, (uid, role) in links.items()
+        if sid not in kept
+    ]
     for chunk in _chunks(stale):
         conn.execute(delete(SisUserLink).where(SisUserLink.id.in_(chunk)))
     if fresh:
         conn.execute(insert(SisUserLink), fresh)
-    stale_ids = set(stale)
-    changed = {sid for sid, (lid, *_) in current.items() if lid in stale_ids}
-    return changed | {row["sis_sourced_id"] for row in fresh}
+    changed.update(row["sis_sourced_id"] for row in fresh)
+    users.update(row["directory_user_id"] for row in fresh)
+    return changed, users
 
 
 def _store_unmatched(conn, iid: int, run_id: int, match: MatchResult) -> None:

@@ -25,15 +25,16 @@ from sqlalchemy.exc import DBAPIError
 from sisapp.extensions import db
 from sisapp.keys import SecretBox
 from sisapp.models import OneRosterIntegration, SyncRun, SyncStatus
+from sisapp.models.sis_mirror import NAME_LENGTH
 from sisapp.models.types import utcnow
 from sisapp.oneroster import ErrorCode, OneRosterClient, OneRosterError
 from sisapp.services.integrations import connection_settings
 from sisapp.sync.apply import LargeRemoval, recompute
 from sisapp.sync.errors import SyncError, SyncErrorCode
-from sisapp.sync.members import staged_classes
+from sisapp.sync.members import staged_pairs
 from sisapp.sync.mirror import merge_mirror
 from sisapp.sync.runlog import RunLog, RunRecorder
-from sisapp.sync.staging import ReadResult, discard_stage, discard_stale_stages, read_sis
+from sisapp.sync.staging import ReadResult, clean, discard_stage, discard_stale_stages, read_sis
 
 logger = logging.getLogger(__name__)
 
@@ -149,10 +150,11 @@ def _apply(run_id, integration, read: ReadResult, env, recorder, today, found) -
     conn = db.session.connection()
     dirty = None
     if _incremental(integration, read):
-        dirty = staged_classes(conn, integration.id, run_id, list(read.read_schools))
+        dirty = staged_pairs(conn, integration.id, run_id, list(read.read_schools))
     if merge_mirror(conn, integration, run_id, read, excluded):
         dirty = None
-    schools = {s.sourced_id: s.name or s.sourced_id for s in read.schools}
+    # Cut to the column like every other SIS string: classrooms and unmatched users store it.
+    schools = {s.sourced_id: clean(s.name, NAME_LENGTH) or s.sourced_id for s in read.schools}
     derived = recompute(conn, integration, run_id, excluded, schools, today, dirty)
     over = derived.removals.exceeded(env.removal_threshold)
     if over and not integration.allow_large_removals:
@@ -177,7 +179,7 @@ def _apply(run_id, integration, read: ReadResult, env, recorder, today, found) -
             ErrorCode.SCHOOL_READ_FAILED.value,
             _partial(read),
         )
-    integration.schools = [{"sourced_id": s.sourced_id, "name": s.name or s.sourced_id} for s in read.schools]  # fmt: skip
+    integration.schools = [{"sourced_id": sid, "name": name} for sid, name in schools.items()]
     integration.last_sync_at = read.started_at
     integration.needs_sync = False
     integration.allow_large_removals = False

@@ -1,18 +1,25 @@
 """Classroom memberships: enrollments of matched users in imported classrooms.
 
-The biggest derived table (one row per enrollment), so it is computed set-based in SQL:
-the wanted pairs go to a temporary table and the stored rows are diffed against it.
+The biggest derived table (one row per enrollment), so a full recompute is set-based in
+SQL: the wanted pairs go to a temporary table and the stored rows are diffed against it.
 
-A delta sync recomputes only the classrooms it may have changed (``dirty``): classes
-of changed enrollments (before and after the change), new classrooms, and classes of
-users whose match changed. Everything else depends on nothing the delta touched, so
-the result is the same as recomputing all; when that argument does not hold (a full
-read, edited options, Respect Enrolment Date, whose "current" moves with the calendar,
-a school read in full or dropped) ``dirty`` is None and every classroom is recomputed.
+A delta sync recomputes only the memberships it may have changed (``Dirty``). A
+membership (classroom C, directory user D) is wanted when some mirrored enrollment has
+C's class and the SIS user linked to D (a link pairs one SIS user with one directory
+user), in a school not excluded. So it can change only when an enrollment of that
+(class, SIS user) pair changed (before or after the change: ``pairs``), when C is new
+(``classes``; a removed classroom takes its members with it), or when D's link changed
+(``users`` and ``directory_users``, both sides of the change). Only the stored rows so
+named (``scope``) are diffed, in Python, against the wanted rows so found; every other
+row depends on nothing the delta touched, so the result is the same as recomputing
+all. When that argument does not hold (a full read, edited options, Respect Enrolment
+Date, whose "current" moves with the calendar, a school read in full or dropped)
+``dirty`` is None and every classroom is recomputed.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date
 
 from sqlalchemy import (
@@ -23,12 +30,14 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    bindparam,
     delete,
     exists,
     func,
     insert,
     or_,
     select,
+    tuple_,
     update,
 )
 
@@ -45,12 +54,36 @@ NEW_MEMBERS = Table(
     PrimaryKeyConstraint("classroom_id", "directory_user_id"),
     prefixes=["TEMPORARY"],
 )
-DIRTY = Table(
+DIRTY_PAIRS = Table(
+    "sync_dirty_pair",
+    _tmp,
+    Column("class_id", String(255), nullable=False),
+    Column("user_id", String(255), nullable=False),
+    PrimaryKeyConstraint("class_id", "user_id"),
+    prefixes=["TEMPORARY"],
+)
+DIRTY_CLASSES = Table(
     "sync_dirty_class",
     _tmp,
     Column("sis_id", String(255), primary_key=True),
     prefixes=["TEMPORARY"],
 )
+DIRTY_USERS = Table(
+    "sync_dirty_user", _tmp, Column("sis_id", String(255), primary_key=True), prefixes=["TEMPORARY"]
+)
+DIRTY_TABLES = (DIRTY_PAIRS, DIRTY_CLASSES, DIRTY_USERS)
+
+
+@dataclass
+class Dirty:
+    """What a delta may have changed, for the membership recompute (see the module)."""
+
+    pairs: set[tuple[str, str]]  # (class sourcedId, user sourcedId)
+    classes: set[str] = field(default_factory=set)  # classes of new classrooms
+    users: set[str] = field(default_factory=set)  # SIS users whose match changed
+    directory_users: set[int] = field(default_factory=set)  # their directory users
+    # Every match after this sync: SIS user -> (directory user, role).
+    links: dict[str, tuple[int, str]] = field(default_factory=dict)
 
 
 def current_clause(today: date):
@@ -61,91 +94,63 @@ def current_clause(today: date):
     )
 
 
-def staged_classes(conn, iid: int, run_id: int, schools: list[str]) -> set[str]:
-    """Classes of the run's staged enrollments and of the mirrored versions they replace."""
-    staged = select(SisStageEnrollment.sourced_id).where(
-        SisStageEnrollment.run_id == run_id, SisStageEnrollment.school_id.in_(schools)
+def staged_pairs(conn, iid: int, run_id: int, schools: list[str]) -> set[tuple[str, str]]:
+    """(class, user) pairs of the run's staged enrollments and of the mirrored versions
+    they replace (read before the merge)."""
+    staged = and_(SisStageEnrollment.run_id == run_id, SisStageEnrollment.school_id.in_(schools))
+    replaced = select(SisEnrollment.class_id, SisEnrollment.user_id).where(
+        SisEnrollment.integration_id == iid,
+        SisEnrollment.sourced_id.in_(select(SisStageEnrollment.sourced_id).where(staged)),
     )
-    found = set(
-        conn.scalars(
-            select(SisEnrollment.class_id)
-            .where(SisEnrollment.integration_id == iid, SisEnrollment.sourced_id.in_(staged))
-            .distinct()
-        )
+    found = set(map(tuple, conn.execute(replaced)))
+    found.update(map(tuple, conn.execute(select(SisStageEnrollment.class_id, SisStageEnrollment.user_id).where(staged))))  # fmt: skip
+    return {(c, u) for c, u in found if c is not None and u is not None}
+
+
+def _counted(integration, excluded: set[str], today: date) -> list:
+    """Conditions on the enrollments that make memberships."""
+    iid = integration.id
+    conditions = [SisEnrollment.integration_id == iid]
+    if excluded:  # (an empty NOT IN is still a subquery probed for every row on SQLite)
+        conditions.append(SisEnrollment.school_id.not_in(excluded))
+    if integration.respect_enrolment_date:
+        conditions.append(current_clause(today))
+    return conditions
+
+
+def _wanted(integration, excluded: set[str], today: date):
+    """(classroom id, directory user id, role) of the wanted memberships, as a query."""
+    iid = integration.id
+    conditions = _counted(integration, excluded, today)
+    link = and_(SisUserLink.integration_id == iid, SisUserLink.sis_sourced_id == SisEnrollment.user_id)  # fmt: skip
+    room = and_(Classroom.integration_id == iid, Classroom.sis_sourced_id == SisEnrollment.class_id)  # fmt: skip
+    return (
+        select(Classroom.id, SisUserLink.directory_user_id, func.min(SisUserLink.role))
+        .select_from(SisEnrollment)
+        .join(SisUserLink, link)
+        .join(Classroom, room)
+        .where(*conditions)
+        .group_by(Classroom.id, SisUserLink.directory_user_id)
     )
-    found.update(
-        conn.scalars(
-            select(SisStageEnrollment.class_id)
-            .where(SisStageEnrollment.run_id == run_id, SisStageEnrollment.school_id.in_(schools))
-            .distinct()
-        )
-    )
-    found.discard(None)
-    return found
 
 
-def classes_of_users(conn, iid: int, user_ids: set[str]) -> set[str]:
-    found: set[str] = set()
-    ids = sorted(user_ids)
-    for start in range(0, len(ids), CHUNK):
-        found.update(
-            conn.scalars(
-                select(SisEnrollment.class_id)
-                .where(
-                    SisEnrollment.integration_id == iid,
-                    SisEnrollment.user_id.in_(ids[start : start + CHUNK]),
-                )
-                .distinct()
-            )
-        )
-    found.discard(None)
-    return found
-
-
-def _mark_dirty(conn, class_ids: set[str]) -> None:
-    DIRTY.drop(conn, checkfirst=True)
-    DIRTY.create(conn)
-    if class_ids:
-        conn.execute(insert(DIRTY), [{"sis_id": sid} for sid in sorted(class_ids)])
-
-
-def store_members(
-    conn, integration, excluded: set[str], today: date, dirty: set[str] | None
-) -> int:
+def store_members(conn, integration, excluded: set[str], today: date, dirty: Dirty | None) -> int:
     """Bring the memberships of the integration's classrooms to what the mirror says;
     returns how many were removed (for the safety threshold)."""
+    if dirty is not None:
+        return _store_changed_members(conn, integration, excluded, today, dirty)
     iid = integration.id
     member, tmp = ClassroomMember.__table__, NEW_MEMBERS
-    scope = select(Classroom.id).where(Classroom.integration_id == iid)
-    if dirty is not None:
-        # Enrollments are scanned once and filtered by class: sis_enrollment has no
-        # index on class_id (it would slow every full sync's inserts).
-        _mark_dirty(conn, dirty)
-        scope = scope.where(Classroom.sis_sourced_id.in_(select(DIRTY.c.sis_id)))
     NEW_MEMBERS.drop(conn, checkfirst=True)
     NEW_MEMBERS.create(conn)
     try:
-        conditions = [SisEnrollment.integration_id == iid, SisEnrollment.school_id.not_in(excluded)]
-        if integration.respect_enrolment_date:
-            conditions.append(current_clause(today))
-        if dirty is not None:
-            conditions.append(SisEnrollment.class_id.in_(select(DIRTY.c.sis_id)))
-        link = and_(SisUserLink.integration_id == iid, SisUserLink.sis_sourced_id == SisEnrollment.user_id)  # fmt: skip
-        room = and_(Classroom.integration_id == iid, Classroom.sis_sourced_id == SisEnrollment.class_id)  # fmt: skip
-        source = (
-            select(Classroom.id, SisUserLink.directory_user_id, func.min(SisUserLink.role))
-            .select_from(SisEnrollment)
-            .join(SisUserLink, link)
-            .join(Classroom, room)
-            .where(*conditions)
-            .group_by(Classroom.id, SisUserLink.directory_user_id)
-        )
+        source = _wanted(integration, excluded, today)
         conn.execute(insert(tmp).from_select(["classroom_id", "directory_user_id", "role"], source))
         pair = and_(
             tmp.c.classroom_id == member.c.classroom_id,
             tmp.c.directory_user_id == member.c.directory_user_id,
         )
-        mine = member.c.classroom_id.in_(scope)
+        mine = member.c.classroom_id.in_(select(Classroom.id).where(Classroom.integration_id == iid))  # fmt: skip
         removed = conn.execute(delete(member).where(mine, ~exists().where(pair))).rowcount
         conn.execute(
             update(member)
@@ -163,4 +168,100 @@ def store_members(
         return max(removed or 0, 0)
     finally:
         NEW_MEMBERS.drop(conn, checkfirst=True)
-        DIRTY.drop(conn, checkfirst=True)
+
+
+def _store_changed_members(conn, integration, excluded, today, dirty: Dirty) -> int:
+    """The delta path: the few rows in scope are diffed in Python.
+
+    The enrollments involved are found in SQL (``_involved``) and mapped to classrooms
+    and matches here; the stored rows are read by an indexed lookup. Joins would leave
+    the plan to statistics that the temporary tables (and, right after a full sync, the
+    mirror) lack: PostgreSQL took seconds on such a plan.
+    """
+    rooms = dict(conn.execute(select(Classroom.sis_sourced_id, Classroom.id).where(Classroom.integration_id == integration.id)).all())  # fmt: skip
+    links = dirty.links
+    wanted = {}  # (classroom, directory user) -> role, as the full path's query makes them
+    for class_id, user_id in _involved(conn, integration, excluded, today, dirty):
+        room, link = rooms.get(class_id), links.get(user_id)
+        if room is not None and link is not None:
+            wanted[(room, link[0])] = link[1]
+    scope = {(rooms[c], links[u][0]) for c, u in dirty.pairs if c in rooms and u in links}
+    relinked = dirty.directory_users
+    users = {uid for _, uid in scope} | relinked | {uid for _, uid in wanted}
+    stored = _stored(conn, users, set(rooms.values()))
+    gone = sorted(
+        mid
+        for key, (mid, _) in stored.items()
+        if key not in wanted and (key in scope or key[1] in relinked)
+    )
+    roles = [
+        {"b_id": mid, "b_role": wanted[key]}
+        for key, (mid, role) in stored.items()
+        if key in wanted and wanted[key] != role
+    ]
+    new = [
+        {"classroom_id": cid, "directory_user_id": uid, "role": role}
+        for (cid, uid), role in sorted(wanted.items())
+        if (cid, uid) not in stored
+    ]
+    table = ClassroomMember.__table__
+    for start in range(0, len(gone), CHUNK):
+        conn.execute(delete(table).where(table.c.id.in_(gone[start : start + CHUNK])))
+    if roles:
+        conn.execute(
+            update(table).where(table.c.id == bindparam("b_id")).values(role=bindparam("b_role")),
+            roles,
+        )
+    for start in range(0, len(new), 5000):
+        conn.execute(insert(table), new[start : start + 5000])
+    return len(gone)
+
+
+def _involved(conn, integration, excluded, today, dirty: Dirty) -> list:
+    """(class, user) of the counted enrollments of the dirty pairs, classes and users.
+
+    sis_enrollment has no index on class_id or user_id (it would slow every full sync's
+    inserts), so this is one scan of the integration's enrollments, probing the dirty
+    sets in temporary tables.
+    """
+    for table in DIRTY_TABLES:
+        table.drop(conn, checkfirst=True)
+        table.create(conn)
+    try:
+        for table, rows in (
+            (DIRTY_PAIRS, [{"class_id": c, "user_id": u} for c, u in sorted(dirty.pairs)]),
+            (DIRTY_CLASSES, [{"sis_id": sid} for sid in sorted(dirty.classes)]),
+            (DIRTY_USERS, [{"sis_id": sid} for sid in sorted(dirty.users)]),
+        ):
+            for start in range(0, len(rows), 5000):
+                conn.execute(insert(table), rows[start : start + 5000])
+        involved = or_(
+            SisEnrollment.class_id.in_(select(DIRTY_CLASSES.c.sis_id)),
+            SisEnrollment.user_id.in_(select(DIRTY_USERS.c.sis_id)),
+            tuple_(SisEnrollment.class_id, SisEnrollment.user_id).in_(
+                select(DIRTY_PAIRS.c.class_id, DIRTY_PAIRS.c.user_id)
+            ),
+        )
+        conditions = _counted(integration, excluded, today)
+        return conn.execute(
+            select(SisEnrollment.class_id, SisEnrollment.user_id).where(*conditions, involved)
+        ).all()
+    finally:
+        for table in DIRTY_TABLES:
+            table.drop(conn, checkfirst=True)
+
+
+def _stored(conn, users: set[int], mine: set[int]) -> dict:
+    """Stored memberships of these directory users in the integration's classrooms
+    (``mine``): (classroom, user) -> (row id, role). Read by user (indexed) and filtered
+    here: with the classroom condition too, or by (classroom, user) pairs, SQLite scans
+    every membership."""
+    member, ids, stored = ClassroomMember, sorted(users), {}
+    for start in range(0, len(ids), CHUNK):
+        rows = conn.execute(
+            select(member.id, member.classroom_id, member.directory_user_id, member.role).where(
+                member.directory_user_id.in_(ids[start : start + CHUNK])
+            )
+        )
+        stored.update({(cid, uid): (mid, role) for mid, cid, uid, role in rows if cid in mine})
+    return stored

@@ -5,12 +5,17 @@ Nothing read here touches synced data: users, classes and enrollments go to the
 write lock is never held for long and memory stays flat), schools and academic
 sessions (a few hundred rows) stay in memory. ``apply`` merges them in one transaction.
 
-Classes and enrollments are read per school, so one school's failure is contained:
-it is recorded in ``ReadResult.failed`` and its staged rows are ignored by the apply.
+A full read takes classes and enrollments school by school, so one school's failure is
+contained: it is recorded in ``ReadResult.failed`` and its staged rows are ignored by the
+apply. A delta reads the changes of all schools that share a delta point from the
+top-level collections at once (two filtered reads instead of two per school: most of a
+small delta's time was per-request cost); if that read fails for a reason that could
+belong to one school, it falls back to the per-school reads and their partial semantics.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -204,11 +209,75 @@ def read_sis(
 
     result.roster_read = roster_wanted
     slice_times = _slice_times(integration.id) if since is not None else {}
-    for n, school in enumerate(to_read):
-        school_since = slice_times.get(school.sourced_id) if since is not None else None
+    plan = [(school, slice_times.get(school.sourced_id)) for school in to_read]
+    shared, together = _shared_delta_point(plan)
+    if together and _read_changes_at_once(client, run_id, together, shared, recorder, result):
+        plan = [(school, at) for school, at in plan if school.sourced_id not in together]
+    done = 3 + 2 * (len(to_read) - len(plan))
+    recorder.step(done=done)
+    for n, (school, school_since) in enumerate(plan):
         _read_school(client, run_id, school, school_since, recorder, result)
-        recorder.step(done=3 + 2 * (n + 1))
+        recorder.step(done=done + 2 * (n + 1))
     return result
+
+
+def _shared_delta_point(plan) -> tuple[datetime | None, dict[str, Org]]:
+    """The delta point most schools share (normally the last sync's start) and them.
+
+    Schools read in full (new, re-included, failed before) or from another point (one
+    that failed in the last sync keeps its older point) are read on their own. Fewer
+    than two schools gain nothing from the shared read.
+    """
+    points = Counter(at for _, at in plan if at is not None)
+    if not points:
+        return None, {}
+    shared, count = points.most_common(1)[0]
+    if count < 2:
+        return None, {}
+    return shared, {school.sourced_id: school for school, at in plan if at == shared}
+
+
+def _read_changes_at_once(client, run_id, schools: dict[str, Org], since, recorder, result) -> bool:
+    """Stage the classes and enrollments of ``schools`` changed since ``since`` from the
+    top-level collections, keeping the records of these schools only (as their per-school
+    reads would). False, with nothing staged, when the read failed for a school-level
+    cause: the caller then reads these schools one by one."""
+    recorder.set_phase("classes", f"reading changed classes and enrollments of {len(schools)} schools")  # fmt: skip
+    classes = StageWriter(SisStageClass, recorder, client)
+    enrollments = StageWriter(SisStageEnrollment, recorder, client)
+    others = 0
+    try:
+        for cls in client.classes(since=since):
+            if cls.school_id in schools:
+                classes.add(class_row(run_id, cls.school_id, cls))
+            else:
+                others += 1
+        classes.flush()
+        for enrollment in client.enrollments(since=since):
+            if enrollment.school_id in schools:
+                enrollments.add(enrollment_row(run_id, enrollment.school_id, enrollment))
+            else:
+                others += 1
+        enrollments.flush()
+    except OneRosterError as exc:
+        if exc.code not in SCHOOL_CAUSES:
+            raise
+        db.session.rollback()
+        for model in (SisStageClass, SisStageEnrollment):
+            db.session.execute(delete(model).where(model.run_id == run_id))
+        db.session.commit()
+        recorder.log.warning(
+            f"reading the changed classes and enrollments at once failed ({exc.code.value}): "
+            "reading them school by school"
+        )
+        return False
+    for sid in schools:
+        result.read_schools[sid] = False
+    recorder.log.info(
+        f"{len(schools)} schools: {classes.count} changed classes, {enrollments.count} changed "
+        f"enrollments ({others} of excluded, other or no schools left out)"
+    )
+    return True
 
 
 def _slice_times(integration_id: int) -> dict[str, datetime | None]:

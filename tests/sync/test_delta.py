@@ -1,9 +1,12 @@
 """Delta syncs merge what changed and end equal to a full sync; Reset makes the next
 sync full; Delete keeps classrooms, memberships and users."""
 
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import func, select
 
+from sisapp.demo_sis.district import timestamp
 from sisapp.extensions import db
 from sisapp.models import (
     Classroom,
@@ -11,6 +14,7 @@ from sisapp.models import (
     DirectoryUser,
     ParentContact,
     SisEnrollment,
+    SisOrg,
     SisUser,
     SisUserLink,
     SyncLogLine,
@@ -18,7 +22,9 @@ from sisapp.models import (
     UnmatchedUser,
     UserKind,
 )
-from sisapp.services.integrations import delete_integration, reset_integration
+from sisapp.oneroster import ErrorCode, OneRosterClient, OneRosterError
+from sisapp.services.integrations import delete_integration, reset_integration, set_excluded_schools
+from sisapp.sync import members
 from tests.sync.conftest import counts, snapshot
 
 ALL_ON = {
@@ -113,3 +119,139 @@ def test_delete_keeps_classrooms_members_and_users(make_integration, sync):
     assert db.session.scalar(select(func.count()).where(Classroom.integration_id.is_not(None))) == 0
     for model in (SisUser, SisEnrollment, SisUserLink):
         assert total(model) == 0
+
+
+INCREMENTAL = {"respect_academic_sessions": True, "sync_parents": True, "relationship_type": "parent"}  # fmt: skip
+
+
+def _stamped(district, edit) -> None:
+    """Edit the district as a SIS would: touched records are stamped modified now."""
+    stamp = timestamp(datetime.now(UTC))
+    with district.lock:
+        for record in edit():
+            record["dateLastModified"] = stamp
+        district.touch()
+
+
+def _roster_edits(district):
+    """Edits that move memberships and matches without Respect Enrolment Date."""
+    users = {u["sourcedId"]: u for u in district.users}
+    active = [e for e in district.enrollments if e["status"] == "active" and e["role"] == "student"]
+    classes = [c for c in district.classes if c["status"] == "active"]
+    known = district.directory_emails()
+    students = [u for u in district.users if u["role"] == "student" and u["status"] == "active" and (u.get("email") or "").strip().lower() in known]  # fmt: skip
+    moved, doubled, dropped = active[0], active[1], active[2]
+    moved["class"] = district.ref("class", next(c["sourcedId"] for c in classes if c["sourcedId"] != moved["class"]["sourcedId"]))  # fmt: skip
+    twin = {**doubled, "sourcedId": "enr-twin-of-" + doubled["sourcedId"]}
+    district.enrollments.append(twin)
+    dropped["status"] = "tobedeleted"
+    a, b = students[3], students[4]
+    a["email"], b["email"] = b["email"], a["email"]  # their matches swap
+    promoted = users[active[5]["user"]["sourcedId"]]
+    promoted["role"] = "teacher"  # its memberships change role
+    gone = classes[7]
+    gone["status"] = "tobedeleted"
+    school = classes[8]["school"]
+    new = {**classes[8], "sourcedId": "cls-new-delta", "title": "New in the delta"}
+    district.classes.append(new)
+    joined = [
+        {
+            **e,
+            "sourcedId": f"enr-new-delta-{n}",
+            "class": district.ref("class", new["sourcedId"]),
+            "school": school,
+        }  # fmt: skip
+        for n, e in enumerate(active[10:16])
+    ]
+    district.enrollments.extend(joined)
+    return [moved, twin, dropped, a, b, promoted, gone, new, *joined]
+
+
+@pytest.mark.parametrize("options", [{}, INCREMENTAL], ids=["defaults", "sessions-parents"])
+def test_incremental_memberships_equal_a_full_sync(make_integration, sync, district, monkeypatch, options):  # fmt: skip
+    calls = []
+    real = members._store_changed_members
+    monkeypatch.setattr(members, "_store_changed_members", lambda *a: calls.append(1) or real(*a))
+    integration = make_integration(**options)
+    assert sync(integration).status is SyncStatus.SUCCEEDED
+    _stamped(district, lambda: _roster_edits(district))
+    delta = sync(integration)
+    assert delta.status is SyncStatus.SUCCEEDED, delta.error_message
+    _stamped(district, lambda: _more_edits(district))
+    again = sync(integration)
+    assert again.status is SyncStatus.SUCCEEDED and len(calls) == 2
+    assert "3 schools: " in _log(again) and "changed enrollments" in _log(again)
+    fresh = make_integration(**options)
+    assert counts(sync(fresh)) == counts(again) == _expected(district, options)
+    assert _comparable(integration.id) == _comparable(fresh.id)
+
+
+def _more_edits(district):
+    """Classrooms that come (back) while their enrollments stay as they were."""
+    twin = next(e for e in district.enrollments if e["sourcedId"].startswith("enr-twin-of-"))
+    twin["status"] = "tobedeleted"  # the membership stays: the original is still there
+    revived = next(c for c in district.classes if c["status"] == "tobedeleted" and c["title"] != "New in the delta")  # fmt: skip
+    revived["status"] = "active"
+    today = district.today.isoformat()
+    past = {s["sourcedId"] for s in district.academic_sessions if s["endDate"] <= today}
+    enrolled = {e["class"]["sourcedId"] for e in district.enrollments if e["status"] == "active"}
+    old = next(c for c in district.classes if c["status"] == "active" and c["sourcedId"] in enrolled and all(t["sourcedId"] in past for t in c["terms"]))  # fmt: skip
+    old["terms"] = list(next(c["terms"] for c in district.classes if not any(t["sourcedId"] in past for t in c["terms"])))  # fmt: skip
+    return [twin, revived, old]
+
+
+def test_failed_shared_read_falls_back_to_school_reads(make_integration, sync, sis, district, monkeypatch):  # fmt: skip
+    integration = make_integration()
+    assert sync(integration).status is SyncStatus.SUCCEEDED
+    real = OneRosterClient.enrollments
+
+    def enrollments(self, school_id=None, since=None):
+        if school_id is None:
+            raise OneRosterError(ErrorCode.SERVER_ERROR, "injected", status=500)
+        return real(self, school_id, since)
+
+    monkeypatch.setattr(OneRosterClient, "enrollments", enrollments)
+    broken = district.schools[1]
+    before = snapshot(integration.id)
+    district.apply_changes(0.05)
+    sis.faults.broken_school = broken["sourcedId"]
+    run = sync(integration)
+    assert run.status is SyncStatus.PARTIAL and run.error_code == "OR160"
+    assert "school by school" in _log(run)
+    after = snapshot(integration.id)
+    for table in ("sis_class", "sis_enrollment"):
+        kept = [row for row in before[table] if row[1] == broken["sourcedId"]]
+        assert kept and kept == [row for row in after[table] if row[1] == broken["sourcedId"]]
+    assert after["sis_enrollment"] != before["sis_enrollment"]
+
+    # Next delta: the two schools read last time share a point and are read at once;
+    # the one that failed is read on its own from its older point.
+    sis.faults.broken_school = None
+    monkeypatch.undo()
+    run = sync(integration)
+    assert run.status is SyncStatus.SUCCEEDED, run.error_message
+    log = _log(run)
+    assert "2 schools: " in log and f"({broken['sourcedId']}): " in log
+    db.session.refresh(integration)
+    points = db.session.scalars(select(SisOrg.slice_read_at).where(SisOrg.integration_id == integration.id))  # fmt: skip
+    assert set(points) == {integration.last_sync_at}
+    fresh = make_integration()
+    sync(fresh)
+    assert _comparable(integration.id) == _comparable(fresh.id)
+
+
+def test_delta_leaves_out_excluded_schools(make_integration, sync, district):
+    excluded = [district.schools[0]["sourcedId"]]
+    integration = make_integration()
+    assert sync(integration).status is SyncStatus.SUCCEEDED
+    set_excluded_schools(integration, excluded)
+    assert sync(integration).status is SyncStatus.SUCCEEDED
+    district.apply_changes(0.05)
+    run = sync(integration)
+    assert run.status is SyncStatus.SUCCEEDED and "changes since" in _log(run)
+    assert counts(run) == district.expected_counts(excluded_schools=excluded)
+    fresh = make_integration()
+    sync(fresh)
+    set_excluded_schools(fresh, excluded)
+    sync(fresh, full=True)
+    assert _comparable(integration.id) == _comparable(fresh.id)
