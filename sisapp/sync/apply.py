@@ -150,6 +150,7 @@ def recompute(conn, integration, run_id: int, excluded: set[str], schools: dict,
     changed = None
     if dirty is not None:
         changed = Dirty(dirty, added, relinked, relinked_users, match.links)
+    _refresh_planner_statistics(conn)
     removed = store_members(conn, integration, excluded, today, changed)
     derived.removals.removed["memberships"] += removed
     if relationship:
@@ -354,3 +355,16 @@ def _store_parents(conn, integration, rows: list[dict]) -> None:
         conn.execute(delete(ParentContact).where(ParentContact.id.in_(chunk)))
     for chunk in _chunks(fresh, 5000):
         conn.execute(insert(ParentContact), chunk)
+
+
+def _refresh_planner_statistics(conn) -> None:
+    """PostgreSQL only: let the planner see the rows this transaction just wrote.
+
+    On a first sync the mirror and link tables were empty when autovacuum last looked,
+    so PostgreSQL plans the membership join as a nested loop over a few estimated rows
+    and the apply turns quadratic (145 s instead of ~4 s at 20,000 students, see
+    docs/performance.md). ANALYZE sees the transaction's own rows. classroom_member is
+    left out on purpose: analysed while empty, it makes the following anti-join quadratic.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ANALYZE sis_enrollment, sis_user_link, classroom")

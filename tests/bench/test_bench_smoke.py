@@ -1,0 +1,99 @@
+"""The bench/ scripts still run: each with a tiny district, checked for its figure lines.
+
+They are run by hand for docs/performance.md, not timed here; this only keeps them from
+rotting as the code they drive changes. Each script runs as a subprocess in a process
+group of its own (they start children: the demo SIS, gunicorn, an RQ worker), killed
+as a group if it overstays.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TEST_REDIS_URL
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_script(script: str, *args: str, timeout: float = 120) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "SISAPP_INSTANCE_PATH"}
+    env.update(REDIS_URL=TEST_REDIS_URL, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [sys.executable, f"bench/{script}", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)  # the script stops what it started
+        try:
+            output, _ = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            output, _ = proc.communicate()
+        pytest.fail(f"bench/{script} overran {timeout} s:\n{output}")
+    assert proc.returncode == 0, output
+    return output
+
+
+def assert_lines(output: str, *patterns: str) -> None:
+    for pattern in patterns:
+        assert re.search(pattern, output, re.MULTILINE), f"no line like {pattern!r} in:\n{output}"
+
+
+def test_sync_bench_prints_its_figures():
+    output = run_script("sync.py", "--students", "200", "--skip-latency")
+    assert_lines(
+        output,
+        r"^download\+parse only .* s .* records",
+        r"^full sync .* s .* records .* peak RSS",
+        r"counts match the generator",
+        r"sync / download = \d",
+        r"delta / full = \d",
+    )
+
+
+def test_latency_bench_prints_its_figures():
+    output = run_script(
+        "latency.py", "--students", "200", "--latency-ms", "5,20",
+        "--project", "200000", "--school-size", "2000",
+    )  # fmt: skip
+    assert_lines(
+        output,
+        r"^20 ms per page$",
+        r"read, one page at a time +\d+\.\d s .*model",
+        r"read, concurrency 8 +\d+\.\d s",
+        r"serial / concurrent = \d+\.\dx",
+        r"full sync, concurrency 8 .* succeeded",
+        r"^Projection",
+        r"^ +200,000 +100 ",
+    )
+
+
+def test_web_bench_prints_its_figures():
+    args = ["--students", "200", "--pollers", "5", "--admins", "2", "--seconds", "5"]
+    args += ["--repeat", "1"]
+    if os.environ.get("SISAPP_TEST_DATABASE_URL"):
+        args += ["--database-url", os.environ["SISAPP_TEST_DATABASE_URL"]]
+    output = run_script("web.py", *args)
+    assert_lines(
+        output,
+        r"^run 1: sync alone +\d+\.\d s +succeeded",
+        r"^run 2: sync with 5 pollers +\d+\.\d s +succeeded",
+        r"latency p50 \d+ ms, p99 \d+ ms",
+        r"^slowdown with 5 pollers: [+-]\d+\.\d%",
+        r"^fragment latency \(all polled runs\): p50 \d+ ms, p99 \d+ ms, .* errors 0",
+    )
+    assert "WARNING" not in output
