@@ -2,7 +2,8 @@
 
 bench/sync.py owns the demo SIS child process, the bench app and the sync runner; the
 other scripts import those from it. This module adds the pieces they need besides:
-integrations against that child, percentiles, CPU accounting from /proc (other engineers
+integrations against that child, fresh databases per run (SQLite copies or PostgreSQL
+databases of our own), percentiles, CPU accounting from /proc (other engineers
 share the machine's cores, so every figure is printed with who used the CPU meanwhile),
 and subprocesses that cannot outlive the script.
 """
@@ -13,11 +14,13 @@ import contextlib
 import math
 import os
 import resource
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +55,75 @@ def new_device(name: str):
     db.session.add(device)
     db.session.commit()
     return device
+
+
+# --- databases: a prepared template, one fresh copy per run ---------------------------------
+
+
+class Databases:
+    """SQLite files in the work directory, or databases of our own on a PostgreSQL server."""
+
+    def __init__(self, server_url: str | None, workdir: Path, prefix: str) -> None:
+        self.workdir = workdir
+        self.created: list[str] = []
+        self.admin = None
+        if server_url:
+            from sqlalchemy import create_engine
+            from sqlalchemy.engine import make_url
+
+            url = make_url(server_url)
+            if not url.drivername.startswith("postgres"):
+                raise SystemExit("--database-url must name a PostgreSQL server (or leave it out)")
+            self.url = url.set(drivername="postgresql+psycopg")
+            self.prefix = f"{prefix}_{uuid.uuid4().hex[:8]}"
+            self.admin = create_engine(self.url, isolation_level="AUTOCOMMIT")
+
+    @property
+    def kind(self) -> str:
+        return "PostgreSQL" if self.admin else "SQLite"
+
+    def _pg(self, sql: str) -> None:
+        from sqlalchemy import text
+
+        with self.admin.connect() as conn:
+            conn.execute(text(sql))
+
+    def template(self) -> str:
+        if self.admin is None:
+            return f"sqlite:///{self.workdir / 'template.db'}"
+        name = f"{self.prefix}_template"
+        self._pg(f'CREATE DATABASE "{name}"')
+        self.created.append(name)
+        return self.url.set(database=name).render_as_string(hide_password=False)
+
+    def copy(self, n: int) -> str:
+        """A fresh copy of the template (whose connections must all be closed)."""
+        if self.admin is None:
+            path = self.workdir / f"run-{n}.db"
+            shutil.copyfile(self.workdir / "template.db", path)
+            return f"sqlite:///{path}"
+        name = f"{self.prefix}_run{n}"
+        self._pg(f'CREATE DATABASE "{name}" TEMPLATE "{self.prefix}_template"')
+        self.created.append(name)
+        return self.url.set(database=name).render_as_string(hide_password=False)
+
+    def discard(self, url: str) -> None:
+        """Free a run's copy once its figures are read (a synced copy is large)."""
+        if self.admin is None:
+            Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
+            return
+        name = url.rsplit("/", 1)[1]
+        with contextlib.suppress(Exception):
+            self._pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            self.created.remove(name)
+
+    def drop_all(self) -> None:
+        if self.admin is None:
+            return
+        for name in reversed(self.created):
+            with contextlib.suppress(Exception):
+                self._pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.admin.dispose()
 
 
 # --- figures -------------------------------------------------------------------------------

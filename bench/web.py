@@ -3,8 +3,8 @@ the sync slows by less than 10%).
 
     .venv/bin/python bench/web.py [--students 20000] [--pollers 200] [--database-url URL]
 
-Everything is real and on loopback: the app under gunicorn (Procfile's 4 workers x 4
-threads), an RQ worker (`flask --app app worker --burst`) running the sync engine, Redis
+Everything is real and on loopback: the app under gunicorn (the Procfile's 4 workers x
+4 threads, keep-alive 5 s), an RQ worker (`flask --app app worker --burst`) running the sync engine, Redis
 (REDIS_URL, default 127.0.0.1:6379, on a queue of the script's own), the demo SIS in a
 child process (bench/sync.py) and SQLite, or PostgreSQL when --database-url names a
 server (the script creates databases of its own there and drops them at the end; it
@@ -49,6 +49,7 @@ import requests  # noqa: E402
 
 from bench._common import (  # noqa: E402
     Children,
+    Databases,
     add_integration,
     free_port,
     machine_busy,
@@ -69,73 +70,7 @@ RUN_ID = re.compile(r'data-run-id="(\d+)"')
 STATIC_PATH = "/static/app.js"
 
 
-# --- databases: a prepared template, one fresh copy per run ---------------------------------
-
-
-class Databases:
-    """SQLite files in the work directory, or databases of our own on a PostgreSQL server."""
-
-    def __init__(self, server_url: str | None, workdir: Path) -> None:
-        self.workdir = workdir
-        self.created: list[str] = []
-        self.admin = None
-        if server_url:
-            from sqlalchemy import create_engine
-            from sqlalchemy.engine import make_url
-
-            url = make_url(server_url)
-            if not url.drivername.startswith("postgres"):
-                raise SystemExit("--database-url must name a PostgreSQL server (or leave it out)")
-            self.url = url.set(drivername="postgresql+psycopg")
-            self.prefix = f"sisapp_bench_web_{uuid.uuid4().hex[:8]}"
-            self.admin = create_engine(self.url, isolation_level="AUTOCOMMIT")
-
-    @property
-    def kind(self) -> str:
-        return "PostgreSQL" if self.admin else "SQLite"
-
-    def _pg(self, sql: str) -> None:
-        from sqlalchemy import text
-
-        with self.admin.connect() as conn:
-            conn.execute(text(sql))
-
-    def template(self) -> str:
-        if self.admin is None:
-            return f"sqlite:///{self.workdir / 'template.db'}"
-        name = f"{self.prefix}_template"
-        self._pg(f'CREATE DATABASE "{name}"')
-        self.created.append(name)
-        return self.url.set(database=name).render_as_string(hide_password=False)
-
-    def copy(self, n: int) -> str:
-        """A fresh copy of the template (whose connections must all be closed)."""
-        if self.admin is None:
-            path = self.workdir / f"run-{n}.db"
-            shutil.copyfile(self.workdir / "template.db", path)
-            return f"sqlite:///{path}"
-        name = f"{self.prefix}_run{n}"
-        self._pg(f'CREATE DATABASE "{name}" TEMPLATE "{self.prefix}_template"')
-        self.created.append(name)
-        return self.url.set(database=name).render_as_string(hide_password=False)
-
-    def discard(self, url: str) -> None:
-        """Free a run's copy once its figures are read (a synced copy is large)."""
-        if self.admin is None:
-            Path(url.removeprefix("sqlite:///")).unlink(missing_ok=True)
-            return
-        name = url.rsplit("/", 1)[1]
-        with contextlib.suppress(Exception):
-            self._pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            self.created.remove(name)
-
-    def drop_all(self) -> None:
-        if self.admin is None:
-            return
-        for name in reversed(self.created):
-            with contextlib.suppress(Exception):
-                self._pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        self.admin.dispose()
+# --- the prepared template ------------------------------------------------------------------
 
 
 @dataclass
@@ -343,7 +278,7 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=4)
     parser.add_argument("--web-threads", type=int, default=4)
     parser.add_argument("--keep-alive", type=int, default=5,
-                        help="gunicorn's (its default, 2 s, races a 2 s poll: see docs/performance.md)")  # fmt: skip
+                        help="as in the Procfile (gunicorn's own 2 s races a 2 s poll: docs/performance.md)")  # fmt: skip
     parser.add_argument("--database-url", default=None,
                         help="a PostgreSQL server URL (default: SQLite files)")  # fmt: skip
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0")  # fmt: skip
@@ -356,7 +291,7 @@ def main() -> None:
 
     print(f"Generating and serving {schools} schools, {args.students:,} students...", flush=True)
     sis = DemoSIS(schools, args.students, args.seed, str(workdir / "directory.csv"))
-    databases = Databases(args.database_url, workdir)
+    databases = Databases(args.database_url, workdir, "sisapp_bench_web")
     try:
         with Children(workdir) as children:
             bench(args, sis, databases, children, queue, workdir)
