@@ -4,7 +4,8 @@ Knows nothing of Flask or the database, so the sync job, the admin pages and the
 share it, and it can be tested with requests-mock alone.
 """
 
-from .client import ConnectionCheck, OneRosterClient
+from .check import ConnectionCheck
+from .client import OneRosterClient
 from .errors import ErrorCode, OneRosterError
 from .records import AcademicSession, Class, Course, Enrollment, Org, User, UserRole
 from .settings import ConnectionSettings

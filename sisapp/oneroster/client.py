@@ -11,39 +11,28 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from urllib.parse import urljoin
 
 from . import records
 from .auth import OAuth1Auth, OAuth2Auth
+from .check import ConnectionCheck, check_connection
 from .errors import ErrorCode, OneRosterError
-from .paging import Page, Pager, collection_keys, extract_rows
+from .paging import Page, Pager, collection_keys, extract_rows, row_ids
+from .readahead import ReadAhead
 from .settings import ConnectionSettings
 from .transport import Transport
 from .urls import base_for, path_of, same_origin, split_endpoint
+
+# Schools whose classes and enrollments are read ahead of the one the caller works on.
+READ_AHEAD_SCHOOLS = 2
 
 _NESTED_FALLBACK_FILTER = {
     "classes": "school.sourcedId",
     "enrollments": "school.sourcedId",
     "courses": "org.sourcedId",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionCheck:
-    """Result of :meth:`OneRosterClient.check`, as shown to the admin and printed by the CLI."""
-
-    ok: bool
-    version: str | None = None
-    auth: str | None = None
-    schools: int | None = None
-    error_code: str | None = None
-    message: str = ""
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def _since_filter(since: datetime | None) -> str | None:
@@ -59,7 +48,11 @@ def _and(*clauses: str | None) -> str | None:
 
 
 class OneRosterClient:
-    """Reads one SIS. Methods are generators; iterate them from one thread at a time."""
+    """Reads one SIS. Methods are generators; iterate each from one thread at a time.
+
+    Several may run at once (``school_rosters`` does): requests in flight across all of
+    them are capped at the settings' concurrency, and the counters are shared.
+    """
 
     def __init__(
         self,
@@ -77,6 +70,7 @@ class OneRosterClient:
         self.records_read = 0
         self.retries = 0
         self._counter_lock = threading.Lock()
+        self._request_slots = threading.BoundedSemaphore(max(1, int(settings.concurrency)))
         self._ready = False
         self._version: str | None = None
         self._base: str | None = None
@@ -180,18 +174,32 @@ class OneRosterClient:
     # --- reading ----------------------------------------------------------------------
 
     def _fetch(
-        self, url: str, abort: Callable[[], bool] | None, max_retries: int | None = None
+        self,
+        url: str,
+        abort: Callable[[], bool] | None,
+        max_retries: int | None = None,
+        parse: Callable[[dict, str], object] | None = None,
+        path: str | None = None,
     ) -> Page:
+        """One page; its records parsed by ``parse`` in this (the fetching) thread.
+
+        Parsing here keeps only the small records of pages waiting in the pager, not
+        the decoded JSON, which is several times larger.
+        """
         if not same_origin(url, self._base):
             raise OneRosterError(
                 ErrorCode.URL_NOT_ALLOWED,
                 "The SIS's next-page link points to another host.",
                 path=path_of(url),
             )
-        data, response = self.transport.get_json(
-            url, self.auth, max_retries=max_retries, abort=abort
-        )
+        with self._request_slots:
+            data, response = self.transport.get_json(
+                url, self.auth, max_retries=max_retries, abort=abort
+            )
         rows = extract_rows(data, collection_keys(url.split("?", 1)[0]), path_of(url))
+        ids = row_ids(rows)
+        if parse is not None:
+            rows = [parse(raw, path) for raw in rows]
         total_header = response.headers.get("X-Total-Count")
         try:
             total = int(total_header) if total_header is not None else None
@@ -201,24 +209,25 @@ class OneRosterClient:
         next_url = links.get("next", {}).get("url")
         if next_url:
             next_url = urljoin(response.url or url, next_url)
-        return Page(rows=rows, total=total, next_url=next_url, has_links=bool(links), url=url)
+        return Page(
+            rows=rows, ids=ids, total=total, next_url=next_url, has_links=bool(links), url=url
+        )
 
     def _records(self, path: str, params: dict, parse: Callable[[dict, str], object]) -> Iterator:
         self._ensure_ready()
         base = self._base + path
         pager = Pager(
-            self._fetch,
+            lambda url, abort: self._fetch(url, abort, parse=parse, path=path),
             page_size=self.settings.page_size,
             concurrency=self.settings.concurrency,
             should_stop=self._should_stop,
             log=self._log,
         )
         for rows in pager.pages(base, params):
-            self.pages_read += 1
-            for raw in rows:
-                record = parse(raw, path)
-                self.records_read += 1
-                yield record
+            with self._counter_lock:
+                self.pages_read += 1
+                self.records_read += len(rows)
+            yield from rows
 
     def _collection(self, name: str, parse, since: datetime | None, extra: str | None = None):
         return self._records(f"/{name}", {"filter": _and(extra, _since_filter(since))}, parse)
@@ -322,46 +331,30 @@ class OneRosterClient:
         except OneRosterError as exc:
             self._raise_for_school(exc, school_id)
 
+    def school_rosters(
+        self, schools: Iterable[tuple[str, datetime | None]]
+    ) -> ReadAhead[records.Class | records.Enrollment]:
+        """Each school's classes, then its enrollments (changed since its own date, if
+        any), as one iterator of records per school, in the order given.
+
+        The next schools are read ahead in the background, unless the settings ask for
+        one request at a time. A school's failure is raised (SCHOOL_READ_FAILED) by its
+        own iterator, after its records read before the failure; the caller may go on
+        with the next school. Use as a context manager.
+        """
+
+        def roster(school_id: str, since: datetime | None) -> Callable[[], Iterator]:
+            def read() -> Iterator[records.Class | records.Enrollment]:
+                yield from self.classes(school_id, since=since)
+                yield from self.enrollments(school_id, since=since)
+
+            return read
+
+        ahead = READ_AHEAD_SCHOOLS if self.settings.concurrency > 1 else 0
+        return ReadAhead((roster(sid, since) for sid, since in schools), ahead)
+
     # --- connection test --------------------------------------------------------------
 
     def check(self) -> ConnectionCheck:
         """Authenticate, read one page of schools, report version/auth/count; never raises."""
-        version = auth = None
-        try:
-            self._ensure_ready(max_retries=min(self.settings.max_retries, 2))
-            version, auth = self._version, self.auth_mode
-            page = self._fetch(
-                self._base + "/schools?limit=" + str(self.settings.page_size),
-                None,
-                max_retries=min(self.settings.max_retries, 2),
-            )
-            for raw in page.rows:
-                records.parse_org(raw, "/schools")
-            count = page.total if page.total is not None else len(page.rows)
-            auth = self.auth_mode
-            more = " or more" if page.total is None and page.next_url else ""
-            return ConnectionCheck(
-                ok=True,
-                version=version,
-                auth=auth,
-                schools=count,
-                message=f"Connected: OneRoster {version}, {auth}, {count}{more} schools.",
-            )
-        except OneRosterError as exc:
-            if self._auth is not None:
-                auth = self._auth.mode
-            return ConnectionCheck(
-                ok=False,
-                version=version or self._version,
-                auth=auth,
-                error_code=exc.code.value,
-                message=str(exc),
-            )
-        except Exception as exc:  # noqa: BLE001 - the admin page must get an answer
-            return ConnectionCheck(
-                ok=False,
-                version=version,
-                auth=auth,
-                error_code=ErrorCode.INTERNAL_ERROR.value,
-                message=f"Unexpected error: {type(exc).__name__}",
-            )
+        return check_connection(self)

@@ -36,9 +36,11 @@ ALTERNATIVE_KEYS = {
 
 @dataclass(slots=True)
 class Page:
-    """One page as the pager needs it: raw records and the server's paging signals."""
+    """One page as the pager needs it: its records, their sourcedIds and the server's
+    paging signals."""
 
     rows: list
+    ids: tuple
     total: int | None
     next_url: str | None
     has_links: bool
@@ -97,7 +99,8 @@ def extract_rows(data: object, keys: tuple[str, ...], path: str) -> list:
     )
 
 
-def _ids(rows: list) -> tuple:
+def row_ids(rows: list) -> tuple:
+    """The raw sourcedIds of a page's rows, to tell a repeated page (offset ignored)."""
     return tuple(row.get("sourcedId") if isinstance(row, dict) else None for row in rows)
 
 
@@ -158,7 +161,7 @@ class Pager:
         prev_short = False
         while True:
             rows = page.rows
-            ids = _ids(rows)
+            ids = page.ids
             if rows and ids == prev_ids:
                 if prev_short and page.total is None and not page.has_links:
                     # Offset ignored, but the previous short page held everything.
@@ -205,7 +208,7 @@ class Pager:
                 if len(in_flight) >= 2 * self.concurrency:
                     return
 
-        prev_ids = _ids(first.rows)
+        prev_ids = first.ids
         last = first
         try:
             submit()
@@ -214,7 +217,7 @@ class Pager:
                 self._check_stop(base)
                 page = future.result()
                 rows = page.rows
-                ids = _ids(rows)
+                ids = page.ids
                 if rows and ids == prev_ids:
                     raise OneRosterError(
                         ErrorCode.PAGING_STUCK,
@@ -231,10 +234,10 @@ class Pager:
                         base, {**params, "limit": expected - got, "offset": offset + got}
                     )
                     gap = self.fetch(url, self.should_stop)
-                    if not gap.rows or _ids(gap.rows) == prev_ids:
+                    if not gap.rows or gap.ids == prev_ids:
                         break
                     yield gap.rows
-                    prev_ids = _ids(gap.rows)
+                    prev_ids = gap.ids
                     got += len(gap.rows)
                 if page.has_links and not page.next_url:
                     return  # the next link (absent) wins over the total

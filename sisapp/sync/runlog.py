@@ -99,6 +99,8 @@ class RunRecorder:
         self._last_cancel_check = float("-inf")
         self._cancelled = False
         self._cancel_lock = threading.Lock()
+        # Bound now: the client's read-ahead threads ask should_stop outside the app context.
+        self._engine = db.engine
 
     # --- progress ------------------------------------------------------------------
 
@@ -141,7 +143,7 @@ class RunRecorder:
         values = {**self.snapshot(), "heartbeat_at": utcnow(), **extra}
         values["phase"] = values["phase"][:40]
         try:
-            with db.engine.begin() as conn:
+            with self._engine.begin() as conn:
                 conn.execute(update(SyncRun).where(SyncRun.id == self.run_id).values(**values))
                 self.log.write(conn)
         except Exception:  # noqa: BLE001 - progress is best effort; the run goes on
@@ -163,7 +165,7 @@ class RunRecorder:
 
     def read_cancel(self) -> bool:
         try:
-            with db.engine.connect() as conn:
+            with self._engine.connect() as conn:
                 return bool(
                     conn.scalar(select(SyncRun.cancel_requested).where(SyncRun.id == self.run_id))
                 )

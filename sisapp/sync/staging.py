@@ -32,7 +32,14 @@ from sisapp.models import (
     SyncRun,
     normalise_email,
 )
-from sisapp.oneroster import AcademicSession, ErrorCode, OneRosterClient, OneRosterError, Org
+from sisapp.oneroster import (
+    AcademicSession,
+    Enrollment,
+    ErrorCode,
+    OneRosterClient,
+    OneRosterError,
+    Org,
+)
 from sisapp.sync.runlog import RunRecorder
 
 BATCH = 10000
@@ -215,9 +222,10 @@ def read_sis(
         plan = [(school, at) for school, at in plan if school.sourced_id not in together]
     done = 3 + 2 * (len(to_read) - len(plan))
     recorder.step(done=done)
-    for n, (school, school_since) in enumerate(plan):
-        _read_school(client, run_id, school, school_since, recorder, result)
-        recorder.step(done=done + 2 * (n + 1))
+    with client.school_rosters((school.sourced_id, at) for school, at in plan) as rosters:
+        for n, ((school, school_since), roster) in enumerate(zip(plan, rosters, strict=False)):
+            _read_school(roster, run_id, school, school_since, recorder, result, client)
+            recorder.step(done=done + 2 * (n + 1))
     return result
 
 
@@ -289,18 +297,20 @@ def _slice_times(integration_id: int) -> dict[str, datetime | None]:
     return {sid: at for sid, at in rows}
 
 
-def _read_school(client, run_id, school, since, recorder, result: ReadResult) -> None:
+def _read_school(roster, run_id, school, since, recorder, result: ReadResult, client) -> None:
+    """Stage one school's classes and enrollments from its ``roster`` (classes first)."""
     sid = school.sourced_id
     label = f"{school.name or sid} ({sid})"
     recorder.set_phase("classes", f"reading classes and enrollments of {label}")
+    classes = StageWriter(SisStageClass, recorder, client)
+    enrollments = StageWriter(SisStageEnrollment, recorder, client)
     try:
-        classes = StageWriter(SisStageClass, recorder, client)
-        for cls in client.classes(sid, since=since):
-            classes.add(class_row(run_id, sid, cls))
+        for record in roster:
+            if type(record) is Enrollment:
+                enrollments.add(enrollment_row(run_id, sid, record))
+            else:
+                classes.add(class_row(run_id, sid, record))
         classes.flush()
-        enrollments = StageWriter(SisStageEnrollment, recorder, client)
-        for enrollment in client.enrollments(sid, since=since):
-            enrollments.add(enrollment_row(run_id, sid, enrollment))
         enrollments.flush()
     except OneRosterError as exc:
         if exc.code is not ErrorCode.SCHOOL_READ_FAILED:
