@@ -159,7 +159,7 @@ def _merge_staged(
         staged = staged & stage.school_id.in_(schools)
     if replace_all:
         conn.execute(delete(mirror).where(mirror.integration_id == iid))
-    else:
+    elif _holds_any(conn, mirror, iid):  # nothing to replace after a full read's deletes
         conn.execute(
             delete(mirror).where(
                 mirror.integration_id == iid,
@@ -171,3 +171,7 @@ def _merge_staged(
         stage.id.in_(last_read), stage.active.is_(True)
     )
     conn.execute(insert(mirror).from_select(["integration_id", *columns], source))
+
+
+def _holds_any(conn, mirror, iid: int) -> bool:
+    return conn.scalar(select(mirror.id).where(mirror.integration_id == iid).limit(1)) is not None

@@ -272,7 +272,7 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sis_stage_class'))
     )
     with op.batch_alter_table('sis_stage_class', schema=None) as batch_op:
-        batch_op.create_index('ix_sis_stage_class_run', ['run_id', 'sourced_id'], unique=False)
+        batch_op.create_index('ix_sis_stage_class_run', ['run_id'], unique=False)
 
     op.create_table('sis_stage_enrollment',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -289,7 +289,7 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sis_stage_enrollment'))
     )
     with op.batch_alter_table('sis_stage_enrollment', schema=None) as batch_op:
-        batch_op.create_index('ix_sis_stage_enrollment_run', ['run_id', 'sourced_id'], unique=False)
+        batch_op.create_index('ix_sis_stage_enrollment_run', ['run_id'], unique=False)
 
     op.create_table('sis_stage_user',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -308,7 +308,7 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_sis_stage_user'))
     )
     with op.batch_alter_table('sis_stage_user', schema=None) as batch_op:
-        batch_op.create_index('ix_sis_stage_user_run', ['run_id', 'sourced_id'], unique=False)
+        batch_op.create_index('ix_sis_stage_user_run', ['run_id'], unique=False)
 
     op.create_table('sync_log_line',
     sa.Column('id', sa.Integer(), nullable=False),
