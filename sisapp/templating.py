@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask
 from flask_login import current_user
+from werkzeug.local import LocalProxy
 
 from sisapp.auth.forms import EmptyForm
 from sisapp.models import Region
@@ -22,5 +23,10 @@ def register(app: Flask) -> None:
 
     @app.context_processor
     def inject():
-        device = current_user.device if current_user.is_authenticated else None
-        return {"current_device": device, "empty_form": EmptyForm}
+        # Loaded on first use: the polled status fragment of a running sync never shows
+        # the device, and saves the query.
+        return {"current_device": LocalProxy(_current_device), "empty_form": EmptyForm}
+
+
+def _current_device():
+    return current_user.device if current_user.is_authenticated else None

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from sisapp.extensions import db
 from sisapp.models import OneRosterIntegration, SyncLogLine, SyncRun
@@ -25,14 +25,19 @@ UNMATCHED_PAGE_SIZE = 100
 _BATCH = 2000
 
 
+# Built once: the status fragment polls run_of every two seconds per open page, and
+# building the statement cost as much as running it.
+_RUN_OF = select(SyncRun).where(
+    SyncRun.id == bindparam("run_id"),
+    SyncRun.device_id == bindparam("device_id"),
+    SyncRun.integration_id == bindparam("integration_id"),
+)
+
+
 def run_of(device_id: int, integration_id: int, run_id: int) -> SyncRun | None:
     """One small query: the status fragment polls this every two seconds."""
     return db.session.scalar(
-        select(SyncRun).where(
-            SyncRun.id == run_id,
-            SyncRun.device_id == device_id,
-            SyncRun.integration_id == integration_id,
-        )
+        _RUN_OF, {"run_id": run_id, "device_id": device_id, "integration_id": integration_id}
     )
 
 
