@@ -332,7 +332,9 @@ class OneRosterClient:
             self._raise_for_school(exc, school_id)
 
     def school_rosters(
-        self, schools: Iterable[tuple[str, datetime | None]]
+        self,
+        schools: Iterable[tuple[str, datetime | None]],
+        on_wait: Callable[[], None] | None = None,
     ) -> ReadAhead[records.Class | records.Enrollment]:
         """Each school's classes, then its enrollments (changed since its own date, if
         any), as one iterator of records per school, in the order given.
@@ -340,7 +342,8 @@ class OneRosterClient:
         The next schools are read ahead in the background, unless the settings ask for
         one request at a time. A school's failure is raised (SCHOOL_READ_FAILED) by its
         own iterator, after its records read before the failure; the caller may go on
-        with the next school. Use as a context manager.
+        with the next school. ``on_wait`` is called while the caller waits for records
+        read in the background. Use as a context manager.
         """
 
         def roster(school_id: str, since: datetime | None) -> Callable[[], Iterator]:
@@ -351,7 +354,7 @@ class OneRosterClient:
             return read
 
         ahead = READ_AHEAD_SCHOOLS if self.settings.concurrency > 1 else 0
-        return ReadAhead((roster(sid, since) for sid, since in schools), ahead)
+        return ReadAhead((roster(sid, since) for sid, since in schools), ahead, on_wait)
 
     # --- connection test --------------------------------------------------------------
 

@@ -27,6 +27,7 @@ T = TypeVar("T")
 _CHUNK = 1000  # records per hand-over
 _BUFFER = 4  # chunks a stream may hold before its reader waits
 _POLL = 0.1  # seconds between checks of a cancelled stream's flag
+_WAIT = 0.25  # seconds between the caller's on_wait calls while it waits for records
 
 
 class _Feed(Generic[T]):
@@ -70,9 +71,16 @@ class _Feed(Generic[T]):
             if close is not None:
                 close()  # a generator's finally blocks (the pager's threads) run here
 
-    def records(self) -> Iterator[T]:
+    def records(self, on_wait: Callable[[], None] | None = None) -> Iterator[T]:
         while True:
-            kind, value = self._queue.get()
+            if on_wait is None:
+                kind, value = self._queue.get()
+            else:
+                try:
+                    kind, value = self._queue.get(timeout=_WAIT)
+                except queue.Empty:
+                    on_wait()
+                    continue
             if kind == "records":
                 yield from value
             elif kind == "end":
@@ -93,11 +101,21 @@ class ReadAhead(Generic[T]):
     streams still running and waits for their threads. A stream the caller leaves
     unfinished is cancelled when the caller asks for the next one. With ``ahead=0``
     every stream is read in the caller's thread, one after another.
+
+    ``on_wait`` is called in the caller's thread every fraction of a second while it
+    waits for a stream's next records (a big school hands its first chunk over only
+    after many pages), so the caller can still show progress and answer a cancel.
     """
 
-    def __init__(self, opens: Iterable[Callable[[], Iterable[T]]], ahead: int) -> None:
+    def __init__(
+        self,
+        opens: Iterable[Callable[[], Iterable[T]]],
+        ahead: int,
+        on_wait: Callable[[], None] | None = None,
+    ) -> None:
         self._opens = iter(opens)
         self._ahead = max(0, ahead)
+        self._on_wait = on_wait
         self._running: deque[_Feed[T]] = deque()
         self._count = 0
 
@@ -125,7 +143,7 @@ class ReadAhead(Generic[T]):
             if not self._running:
                 return
             feed = self._running[0]
-            yield feed.records()
+            yield feed.records(self._on_wait)
             self._running.popleft()
             feed.cancel()  # finished already, unless the caller left it early
 

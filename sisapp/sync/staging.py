@@ -43,6 +43,7 @@ from sisapp.oneroster import (
 from sisapp.sync.runlog import RunRecorder
 
 BATCH = 10000
+TICK_EVERY = 500  # rows between progress checks while a batch fills
 # Failures that belong to one school's data or endpoint: the run goes on without it.
 # Anything else (bad credentials, a malformed page, an unreachable SIS) fails the run.
 SCHOOL_CAUSES = frozenset(
@@ -138,6 +139,12 @@ class StageWriter:
         self.rows.append(row)
         if len(self.rows) >= BATCH:
             self.flush()
+        elif len(self.rows) % TICK_EVERY == 0:
+            self.tick()
+
+    def tick(self) -> None:
+        """Progress (records read so far) between flushes; written at most once per interval."""
+        self.recorder.tick(records=self.client.records_read)
 
     def flush(self) -> None:
         if self.rows:
@@ -153,7 +160,7 @@ class StageWriter:
             db.session.commit()
             self.count += len(self.rows)
             self.rows = []
-        self.recorder.tick(records=self.client.records_read)
+        self.tick()
 
 
 def user_row(run_id: int, user) -> tuple:
@@ -256,7 +263,9 @@ def read_sis(
         plan = [(school, at) for school, at in plan if school.sourced_id not in together]
     done = 3 + 2 * (len(to_read) - len(plan))
     recorder.step(done=done)
-    with client.school_rosters((school.sourced_id, at) for school, at in plan) as rosters:
+    schools = ((school.sourced_id, at) for school, at in plan)
+    progress = lambda: recorder.tick(records=client.records_read)  # noqa: E731
+    with client.school_rosters(schools, on_wait=progress) as rosters:
         for n, ((school, school_since), roster) in enumerate(zip(plan, rosters, strict=False)):
             _read_school(roster, run_id, school, school_since, recorder, result, client)
             recorder.step(done=done + 2 * (n + 1))

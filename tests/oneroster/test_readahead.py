@@ -115,6 +115,27 @@ def test_leaving_by_an_exception_stops_every_stream():
     assert {e[1] for e in log if e[0] == "closed"} == {e[1] for e in log if e[0] == "open"}
 
 
+def test_the_caller_is_called_back_while_it_waits_for_a_slow_stream():
+    """A big school hands its first chunk over only after many pages: meanwhile the
+    caller's on_wait runs in the caller's own thread (it records progress there)."""
+    release = threading.Event()
+    waits = []
+
+    def slow():
+        release.wait(5)
+        yield 1
+
+    def on_wait():
+        waits.append(threading.current_thread().name)
+        if len(waits) == 3:
+            release.set()
+
+    with ReadAhead([slow], 1, on_wait=on_wait) as streams:
+        assert [list(stream) for stream in streams] == [[1]]
+    assert waits[:3] == [threading.current_thread().name] * 3
+    assert release.is_set()
+
+
 # --- through the client ---------------------------------------------------------------
 
 
