@@ -14,9 +14,6 @@ from sisapp.models.sis_mirror import (  # noqa: F401
     SisEnrollment,
     SisOrg,
     SisSession,
-    SisStageClass,
-    SisStageEnrollment,
-    SisStageUser,
     SisUser,
 )
 from sisapp.models.sync_run import SyncLogLine, SyncRun, SyncStatus, SyncTrigger

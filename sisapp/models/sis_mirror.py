@@ -1,8 +1,8 @@
-"""What the SIS holds, per integration (the mirror), and what a running sync has read
-so far (the staging tables).
+"""What the SIS holds, per integration (the mirror).
 
-A sync never writes the mirror while it reads: records go to staging rows keyed by the
-run, page by page, and one transaction at the end merges them into the mirror and
+A sync never writes the mirror while it reads: records go to staging rows (temporary
+tables of the run's connection, ``sisapp.sync.stage_tables``), page by page, and one
+transaction at the end merges them into the mirror and
 recomputes the product tables (``roster``). A crash, a cancel or a failure therefore
 leaves the mirror as the last good sync left it. A delta sync merges only what changed
 into the mirror and then recomputes from the whole mirror, which is why a delta ends
@@ -26,10 +26,6 @@ NAME_LENGTH = 255
 
 def _integration_fk() -> Mapped[int]:
     return mapped_column(ForeignKey("oneroster_integration.id", ondelete="CASCADE"))
-
-
-def _run_fk() -> Mapped[int]:
-    return mapped_column(ForeignKey("sync_run.id", ondelete="CASCADE"))
 
 
 class _UserFields:
@@ -130,40 +126,3 @@ class SisEnrollment(_EnrollmentFields, db.Model):
         UniqueConstraint("integration_id", "sourced_id", name="uq_sis_enrollment_key"),
         Index("ix_sis_enrollment_school", "integration_id", "school_id"),
     )
-
-
-# --- staging: what a running sync has read ------------------------------------------------
-# Indexed by run only: rows arrive in run order, so the index grows at its end. An index
-# on (run, sourcedId) took random inserts for every row (sourcedIds are often UUIDs) and
-# cost four times the insert itself; the apply groups a run's rows by sourcedId once.
-
-
-class SisStageUser(_UserFields, db.Model):
-    __tablename__ = "sis_stage_user"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    run_id: Mapped[int] = _run_fk()
-    # False for a tobedeleted record: a delta sync removes it from the mirror.
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-
-    __table_args__ = (Index("ix_sis_stage_user_run", "run_id"),)
-
-
-class SisStageClass(_ClassFields, db.Model):
-    __tablename__ = "sis_stage_class"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    run_id: Mapped[int] = _run_fk()
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-
-    __table_args__ = (Index("ix_sis_stage_class_run", "run_id"),)
-
-
-class SisStageEnrollment(_EnrollmentFields, db.Model):
-    __tablename__ = "sis_stage_enrollment"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    run_id: Mapped[int] = _run_fk()
-    active: Mapped[bool] = mapped_column(Boolean, default=True)
-
-    __table_args__ = (Index("ix_sis_stage_enrollment_run", "run_id"),)

@@ -6,14 +6,15 @@ so "succeeded" and the new data commit together. Every other ending (a coded SIS
 failure, a cancel, the safety threshold, a bug, a database outage) rolls the apply back
 and records the reason in a separate transaction: synced data and ``last_sync_at`` stay
 as they were, and a re-run is always safe because a run only ever writes its own
-staging rows before the apply.
+staging rows (temporary tables of its connection) before the apply.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -21,6 +22,7 @@ from zoneinfo import ZoneInfo
 from cryptography.fernet import InvalidToken
 from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from sisapp.extensions import db
 from sisapp.keys import SecretBox
@@ -34,7 +36,8 @@ from sisapp.sync.errors import SyncError, SyncErrorCode
 from sisapp.sync.members import staged_pairs
 from sisapp.sync.mirror import merge_mirror
 from sisapp.sync.runlog import RunLog, RunRecorder
-from sisapp.sync.staging import ReadResult, clean, discard_stage, discard_stale_stages, read_sis
+from sisapp.sync.stage_tables import analyze_stage, create_stage, drop_stage
+from sisapp.sync.staging import ReadResult, clean, read_sis
 
 logger = logging.getLogger(__name__)
 
@@ -128,17 +131,58 @@ def _execute(run_id: int, env: SyncEnvironment, recorder: RunRecorder) -> None:
         ) from None
     today = _today(integration, env)
     started = utcnow()
-    discard_stale_stages(integration.id, run_id)
     log = recorder.log
-    with OneRosterClient(settings, log=log.info, should_stop=recorder.should_stop) as client:
-        read = read_sis(client, integration, run_id, bool(run.full), started, recorder)
-        version, auth = client.version, client.auth_mode
-        records, pages, retries = client.records_read, client.pages_read, client.retries
-    log.add(f"read {records} records in {pages} pages ({retries} retries)", summary=True)
-    if read.failed and not read.read_schools:
-        first = next(iter(read.failed.values()))
-        raise SyncError(SyncErrorCode.ALL_SCHOOLS_FAILED, f"No school could be read: {first}")
-    _apply(run_id, integration, read, env, recorder, today, (version, auth, records))
+    full = bool(run.full)
+    with _run_connection():
+        integration = db.session.get(OneRosterIntegration, integration.id)
+        with OneRosterClient(settings, log=log.info, should_stop=recorder.should_stop) as client:
+            read = read_sis(client, integration, run_id, full, started, recorder)
+            version, auth = client.version, client.auth_mode
+            records, pages, retries = client.records_read, client.pages_read, client.retries
+        log.add(f"read {records} records in {pages} pages ({retries} retries)", summary=True)
+        if read.failed and not read.read_schools:
+            first = next(iter(read.failed.values()))
+            raise SyncError(SyncErrorCode.ALL_SCHOOLS_FAILED, f"No school could be read: {first}")
+        _apply(run_id, integration, read, env, recorder, today, (version, auth, records))
+
+
+@contextmanager
+def _run_connection() -> Iterator[None]:
+    """Run the read and the apply on one connection of their own, holding the staging
+    tables (temporary tables, see ``stage_tables``).
+
+    ``db.session`` is a session bound to that connection meanwhile (the caller's
+    session, and the objects it holds, are put back afterwards), so staging batches and
+    the apply's transaction share the temporary tables whatever the pool hands out.
+    The staging tables are dropped before the connection goes back to the pool; a
+    connection that cannot drop them (the database went away) is discarded instead.
+    """
+    registry = db.session.registry
+    outer = registry()
+    outer.commit()  # ends its read transaction: no snapshot held for the hours of a read
+    conn = db.engine.connect()
+    try:
+        create_stage(conn)
+        conn.commit()
+        registry.set(Session(bind=conn))
+        try:
+            yield
+        finally:
+            registry().close()
+            registry.set(outer)
+        drop_stage(conn)
+        conn.commit()
+    except BaseException:
+        try:
+            conn.rollback()
+            drop_stage(conn)
+            conn.commit()
+        except Exception:  # noqa: BLE001 - the original error is the one to report
+            logger.warning("could not drop the staging tables; discarding the connection")
+            conn.invalidate()
+        raise
+    finally:
+        conn.close()
 
 
 def _apply(run_id, integration, read: ReadResult, env, recorder, today, found) -> None:
@@ -148,6 +192,7 @@ def _apply(run_id, integration, read: ReadResult, env, recorder, today, found) -
     started = time.monotonic()
     excluded = set(integration.excluded_school_ids or ())
     conn = db.session.connection()
+    analyze_stage(conn)
     dirty = None
     if _incremental(integration, read):
         dirty = staged_pairs(conn, integration.id, run_id, list(read.read_schools))
@@ -168,7 +213,6 @@ def _apply(run_id, integration, read: ReadResult, env, recorder, today, found) -
         )
     if over:
         recorder.log.add("large removals allowed once by the admin: " + ", ".join(over), "warning")
-    discard_stage(run_id, conn)
     if recorder.read_cancel():
         db.session.rollback()
         raise OneRosterError(ErrorCode.CANCELLED, "The sync was cancelled.")
@@ -271,7 +315,6 @@ def _finish_unapplied(run_id, recorder: RunRecorder, status, code: str, message:
     for attempt in range(4):
         try:
             with db.engine.begin() as conn:
-                discard_stage(run_id, conn)
                 conn.execute(
                     update(SyncRun)
                     .where(SyncRun.id == run_id)

@@ -41,7 +41,8 @@ from sqlalchemy import (
     update,
 )
 
-from sisapp.models import Classroom, ClassroomMember, SisEnrollment, SisStageEnrollment, SisUserLink
+from sisapp.models import Classroom, ClassroomMember, SisEnrollment, SisUserLink
+from sisapp.sync.stage_tables import STAGE_ENROLLMENT
 
 CHUNK = 500
 _tmp = MetaData()
@@ -97,13 +98,14 @@ def current_clause(today: date):
 def staged_pairs(conn, iid: int, run_id: int, schools: list[str]) -> set[tuple[str, str]]:
     """(class, user) pairs of the run's staged enrollments and of the mirrored versions
     they replace (read before the merge)."""
-    staged = and_(SisStageEnrollment.run_id == run_id, SisStageEnrollment.school_id.in_(schools))
+    stage = STAGE_ENROLLMENT.c
+    staged = and_(stage.run_id == run_id, stage.school_id.in_(schools))
     replaced = select(SisEnrollment.class_id, SisEnrollment.user_id).where(
         SisEnrollment.integration_id == iid,
-        SisEnrollment.sourced_id.in_(select(SisStageEnrollment.sourced_id).where(staged)),
+        SisEnrollment.sourced_id.in_(select(stage.sourced_id).where(staged)),
     )
     found = set(map(tuple, conn.execute(replaced)))
-    found.update(map(tuple, conn.execute(select(SisStageEnrollment.class_id, SisStageEnrollment.user_id).where(staged))))  # fmt: skip
+    found.update(map(tuple, conn.execute(select(stage.class_id, stage.user_id).where(staged))))
     return {(c, u) for c, u in found if c is not None and u is not None}
 
 
@@ -141,16 +143,21 @@ def store_members(conn, integration, excluded: set[str], today: date, dirty: Dir
         return _store_changed_members(conn, integration, excluded, today, dirty)
     iid = integration.id
     member, tmp = ClassroomMember.__table__, NEW_MEMBERS
+    source = _wanted(integration, excluded, today)
+    mine = member.c.classroom_id.in_(select(Classroom.id).where(Classroom.integration_id == iid))
+    if conn.scalar(select(member.c.id).where(mine).limit(1)) is None:
+        # Nothing to diff against (a first sync, or classes newly turned on): the
+        # wanted rows go straight in, without the temporary table and its anti-joins.
+        conn.execute(insert(member).from_select(["classroom_id", "directory_user_id", "role"], source))  # fmt: skip
+        return 0
     NEW_MEMBERS.drop(conn, checkfirst=True)
     NEW_MEMBERS.create(conn)
     try:
-        source = _wanted(integration, excluded, today)
         conn.execute(insert(tmp).from_select(["classroom_id", "directory_user_id", "role"], source))
         pair = and_(
             tmp.c.classroom_id == member.c.classroom_id,
             tmp.c.directory_user_id == member.c.directory_user_id,
         )
-        mine = member.c.classroom_id.in_(select(Classroom.id).where(Classroom.integration_id == iid))  # fmt: skip
         removed = conn.execute(delete(member).where(mine, ~exists().where(pair))).rowcount
         conn.execute(
             update(member)

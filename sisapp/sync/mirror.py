@@ -20,11 +20,9 @@ from sisapp.models import (
     SisEnrollment,
     SisOrg,
     SisSession,
-    SisStageClass,
-    SisStageEnrollment,
-    SisStageUser,
     SisUser,
 )
+from sisapp.sync.stage_tables import STAGE_CLASS, STAGE_ENROLLMENT, STAGE_USER
 from sisapp.sync.staging import ReadResult, clean
 
 USER_COLUMNS = (
@@ -58,7 +56,7 @@ def merge_mirror(conn, integration, run_id: int, read: ReadResult, excluded: set
     iid = integration.id
     _merge_orgs(conn, iid, read, excluded)
     _merge_sessions(conn, iid, read)
-    _merge_staged(conn, iid, run_id, SisUser, SisStageUser, USER_COLUMNS, replace_all=read.full)
+    _merge_staged(conn, iid, run_id, SisUser, STAGE_USER, USER_COLUMNS, replace_all=read.full)
     school_ids = {s.sourced_id for s in read.schools}
     dropped = (
         [sid for sid in _mirrored_slices(conn, iid) if sid not in school_ids or sid in excluded]
@@ -69,8 +67,8 @@ def merge_mirror(conn, integration, run_id: int, read: ReadResult, excluded: set
     full_schools = [sid for sid, full in read.read_schools.items() if full]
     read_schools = list(read.read_schools)
     for mirror, stage, columns in (
-        (SisClass, SisStageClass, CLASS_COLUMNS),
-        (SisEnrollment, SisStageEnrollment, ENROLLMENT_COLUMNS),
+        (SisClass, STAGE_CLASS, CLASS_COLUMNS),
+        (SisEnrollment, STAGE_ENROLLMENT, ENROLLMENT_COLUMNS),
     ):
         where = mirror.integration_id == iid
         if dropped is None:
@@ -154,21 +152,21 @@ def _merge_staged(
     schools: list[str] | None = None,
 ) -> None:
     """Replace mirrored records by their staged versions; insert the active ones."""
-    staged = stage.run_id == run_id
+    staged = stage.c.run_id == run_id
     if schools is not None:
-        staged = staged & stage.school_id.in_(schools)
+        staged = staged & stage.c.school_id.in_(schools)
     if replace_all:
         conn.execute(delete(mirror).where(mirror.integration_id == iid))
     elif _holds_any(conn, mirror, iid):  # nothing to replace after a full read's deletes
         conn.execute(
             delete(mirror).where(
                 mirror.integration_id == iid,
-                mirror.sourced_id.in_(select(stage.sourced_id).where(staged)),
+                mirror.sourced_id.in_(select(stage.c.sourced_id).where(staged)),
             )
         )
-    last_read = select(func.max(stage.id)).where(staged).group_by(stage.sourced_id)
-    source = select(literal(iid), *(getattr(stage, c) for c in columns)).where(
-        stage.id.in_(last_read), stage.active.is_(True)
+    last_read = select(func.max(stage.c.id)).where(staged).group_by(stage.c.sourced_id)
+    source = select(literal(iid), *(stage.c[c] for c in columns)).where(
+        stage.c.id.in_(last_read), stage.c.active.is_(True)
     )
     conn.execute(insert(mirror).from_select(["integration_id", *columns], source))
 

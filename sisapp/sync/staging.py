@@ -1,9 +1,9 @@
 """Read the SIS into staging rows of the run, page by page.
 
 Nothing read here touches synced data: users, classes and enrollments go to the
-``sis_stage_*`` tables in batches (Core executemany, committed per batch so the SQLite
-write lock is never held for long and memory stays flat), schools and academic
-sessions (a few hundred rows) stay in memory. ``apply`` merges them in one transaction.
+``sis_stage_*`` tables (temporary tables of the run's connection, ``stage_tables``) in
+batches committed as they fill, so memory stays flat; schools and academic sessions (a
+few hundred rows) stay in memory. ``apply`` merges them in one transaction.
 
 A full read takes classes and enrollments school by school, so one school's failure is
 contained: it is recorded in ``ReadResult.failed`` and its staged rows are ignored by the
@@ -20,18 +20,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Date, delete, select
+from sqlalchemy import delete, select
 
 from sisapp.extensions import db
-from sisapp.models import (
-    OneRosterIntegration,
-    SisOrg,
-    SisStageClass,
-    SisStageEnrollment,
-    SisStageUser,
-    SyncRun,
-    normalise_email,
-)
+from sisapp.models import OneRosterIntegration, SisOrg, normalise_email
 from sisapp.oneroster import (
     AcademicSession,
     Enrollment,
@@ -41,6 +33,7 @@ from sisapp.oneroster import (
     Org,
 )
 from sisapp.sync.runlog import RunRecorder
+from sisapp.sync.stage_tables import STAGE_CLASS, STAGE_ENROLLMENT, STAGE_USER
 
 BATCH = 10000
 TICK_EVERY = 500  # rows between progress checks while a batch fills
@@ -56,7 +49,6 @@ SCHOOL_CAUSES = frozenset(
         ErrorCode.RATE_LIMITED,
     }
 )
-STAGE_TABLES = (SisStageUser, SisStageClass, SisStageEnrollment)
 
 
 def clean(value: str | None, length: int) -> str | None:
@@ -67,6 +59,11 @@ def clean(value: str | None, length: int) -> str | None:
 
 
 def joined(ids: Iterable[str]) -> str:
+    """sourcedIds one per line (a newline inside one becomes a space)."""
+    ids = tuple(ids)
+    text = "\n".join(ids)
+    if text.count("\n") == max(len(ids) - 1, 0):  # no newline inside an id: the usual case
+        return text
     return "\n".join(i.replace("\n", " ") for i in ids)
 
 
@@ -87,10 +84,10 @@ class ReadResult:
 # Staged rows are tuples in this order (every column of the table but ``id``).
 _STAGED = ("run_id", "active", "sourced_id")
 STAGE_COLUMNS = {
-    SisStageUser: (*_STAGED, "role", "enabled", "email", "given_name", "family_name", "phone",
+    STAGE_USER: (*_STAGED, "role", "enabled", "email", "given_name", "family_name", "phone",
                    "org_ids", "agent_ids"),
-    SisStageClass: (*_STAGED, "school_id", "title", "class_code", "term_ids"),
-    SisStageEnrollment: (*_STAGED, "school_id", "user_id", "class_id", "role", "begin_date",
+    STAGE_CLASS: (*_STAGED, "school_id", "title", "class_code", "term_ids"),
+    STAGE_ENROLLMENT: (*_STAGED, "school_id", "user_id", "class_id", "role", "begin_date",
                          "end_date"),
 }  # fmt: skip
 
@@ -109,13 +106,14 @@ class StageWriter:
 
     SQLITE_PARAMS = 32_000  # SQLite's default limit is 32,766 bound parameters
 
-    def __init__(self, model, recorder: RunRecorder, client: OneRosterClient) -> None:
-        table = model.__table__
+    def __init__(self, table, recorder: RunRecorder, client: OneRosterClient) -> None:
         self.table = table.name
         self.sqlite = db.engine.dialect.name == "sqlite"
-        self.columns = STAGE_COLUMNS[model]
+        self.columns = STAGE_COLUMNS[table]
         self.width = len(self.columns)
-        self.dates = [i for i, c in enumerate(self.columns) if isinstance(table.c[c].type, Date)]
+        # Dates go in as SQLAlchemy's SQLite Date stores them (ISO text); the row
+        # builders take this converter so no row is copied to convert it afterwards.
+        self.day = _iso_day if self.sqlite else _same
         self.per_statement = self.SQLITE_PARAMS // self.width if self.sqlite else BATCH
         self.recorder = recorder
         self.client = client
@@ -131,11 +129,6 @@ class StageWriter:
         return f"INSERT INTO {self.table} ({names}) VALUES ({marks})"
 
     def add(self, row: tuple) -> None:
-        if self.sqlite and self.dates:  # stored as ISO text, as SQLAlchemy's SQLite Date does
-            row = list(row)
-            for i in self.dates:
-                if row[i] is not None:
-                    row[i] = row[i].isoformat()
         self.rows.append(row)
         if len(self.rows) >= BATCH:
             self.flush()
@@ -163,19 +156,26 @@ class StageWriter:
         self.tick()
 
 
+# The row builders run once per record read (half a million in a large district), so
+# they cut strings to their columns inline: ``v and v[:n]`` keeps None and returns a
+# short string itself. The records carry no NULs (``oneroster.records`` drops them).
+
+
 def user_row(run_id: int, user) -> tuple:
+    email = normalise_email(user.email)
+    phone = user.phone or user.sms
     return (
         run_id,
         user.status == "active",
-        clean(user.sourced_id, 255),
-        clean(user.role, 40),
+        user.sourced_id and user.sourced_id[:255],
+        user.role and user.role[:40],
         bool(user.enabled),
-        clean(normalise_email(user.email), 254) or "",
-        clean(user.given_name, 255),
-        clean(user.family_name, 255),
-        clean(user.phone or user.sms, 60),
-        clean(joined(user.org_ids), 100_000) or "",
-        clean(joined(user.agent_ids), 100_000) or "",
+        email[:254] if email else "",
+        user.given_name and user.given_name[:255],
+        user.family_name and user.family_name[:255],
+        phone and phone[:60],
+        joined(user.org_ids)[:100_000],
+        joined(user.agent_ids)[:100_000],
     )
 
 
@@ -183,41 +183,36 @@ def class_row(run_id: int, school_id: str, cls) -> tuple:
     return (
         run_id,
         cls.status == "active",
-        clean(cls.sourced_id, 255),
+        cls.sourced_id and cls.sourced_id[:255],
         school_id,
-        clean(cls.title, 255),
-        clean(cls.class_code, 255),
-        clean(joined(cls.term_ids), 100_000) or "",
+        cls.title and cls.title[:255],
+        cls.class_code and cls.class_code[:255],
+        joined(cls.term_ids)[:100_000],
     )
 
 
-def enrollment_row(run_id: int, school_id: str, enrollment) -> tuple:
+def enrollment_row(run_id: int, school_id: str, enrollment, day=None) -> tuple:
+    """``day``: the writer's date converter (``StageWriter.day``)."""
+    day = day or _same
     return (
         run_id,
         enrollment.status == "active",
-        clean(enrollment.sourced_id, 255),
+        enrollment.sourced_id and enrollment.sourced_id[:255],
         school_id,
-        clean(enrollment.user_id, 255),
-        clean(enrollment.class_id, 255),
-        clean(enrollment.role, 40),
-        enrollment.begin_date,
-        enrollment.end_date,
+        enrollment.user_id and enrollment.user_id[:255],
+        enrollment.class_id and enrollment.class_id[:255],
+        enrollment.role and enrollment.role[:40],
+        day(enrollment.begin_date),
+        day(enrollment.end_date),
     )
 
 
-def discard_stale_stages(integration_id: int, run_id: int) -> None:
-    """Staging rows of earlier runs of the integration (a killed worker leaves them)."""
-    stale = select(SyncRun.id).where(SyncRun.integration_id == integration_id, SyncRun.id != run_id)
-    for model in STAGE_TABLES:
-        db.session.execute(delete(model).where(model.run_id.in_(stale)))
-    db.session.commit()
+def _same(value):
+    return value
 
 
-def discard_stage(run_id: int, conn=None) -> None:
-    """This run's staging rows (after the apply, or after a failure)."""
-    target = conn or db.session
-    for model in STAGE_TABLES:
-        target.execute(delete(model).where(model.run_id == run_id))
+def _iso_day(value):
+    return value and value.isoformat()
 
 
 def read_sis(
@@ -248,7 +243,7 @@ def read_sis(
     recorder.step(done=2)
 
     recorder.set_phase("users", "reading users")
-    writer = StageWriter(SisStageUser, recorder, client)
+    writer = StageWriter(STAGE_USER, recorder, client)
     for user in client.users(since=since):
         writer.add(user_row(run_id, user))
     writer.flush()
@@ -294,8 +289,8 @@ def _read_changes_at_once(client, run_id, schools: dict[str, Org], since, record
     reads would). False, with nothing staged, when the read failed for a school-level
     cause: the caller then reads these schools one by one."""
     recorder.set_phase("classes", f"reading changed classes and enrollments of {len(schools)} schools")  # fmt: skip
-    classes = StageWriter(SisStageClass, recorder, client)
-    enrollments = StageWriter(SisStageEnrollment, recorder, client)
+    classes = StageWriter(STAGE_CLASS, recorder, client)
+    enrollments = StageWriter(STAGE_ENROLLMENT, recorder, client)
     others = 0
     try:
         for cls in client.classes(since=since):
@@ -306,7 +301,9 @@ def _read_changes_at_once(client, run_id, schools: dict[str, Org], since, record
         classes.flush()
         for enrollment in client.enrollments(since=since):
             if enrollment.school_id in schools:
-                enrollments.add(enrollment_row(run_id, enrollment.school_id, enrollment))
+                enrollments.add(
+                    enrollment_row(run_id, enrollment.school_id, enrollment, enrollments.day)
+                )
             else:
                 others += 1
         enrollments.flush()
@@ -314,8 +311,8 @@ def _read_changes_at_once(client, run_id, schools: dict[str, Org], since, record
         if exc.code not in SCHOOL_CAUSES:
             raise
         db.session.rollback()
-        for model in (SisStageClass, SisStageEnrollment):
-            db.session.execute(delete(model).where(model.run_id == run_id))
+        for table in (STAGE_CLASS, STAGE_ENROLLMENT):
+            db.session.execute(delete(table).where(table.c.run_id == run_id))
         db.session.commit()
         recorder.log.warning(
             f"reading the changed classes and enrollments at once failed ({exc.code.value}): "
@@ -345,12 +342,12 @@ def _read_school(roster, run_id, school, since, recorder, result: ReadResult, cl
     sid = school.sourced_id
     label = f"{school.name or sid} ({sid})"
     recorder.set_phase("classes", f"reading classes and enrollments of {label}")
-    classes = StageWriter(SisStageClass, recorder, client)
-    enrollments = StageWriter(SisStageEnrollment, recorder, client)
+    classes = StageWriter(STAGE_CLASS, recorder, client)
+    enrollments = StageWriter(STAGE_ENROLLMENT, recorder, client)
     try:
         for record in roster:
             if type(record) is Enrollment:
-                enrollments.add(enrollment_row(run_id, sid, record))
+                enrollments.add(enrollment_row(run_id, sid, record, enrollments.day))
             else:
                 classes.add(class_row(run_id, sid, record))
         classes.flush()

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 import tests.jobs.conftest as job_fixtures
 from sisapp.demo_sis import DemoSISServer, DistrictSpec, generate_district
@@ -26,8 +26,7 @@ from sisapp.services.directory import import_directory_csv
 from sisapp.services.integrations import IntegrationData, create_integration
 from sisapp.services.sync_sweep import sweep_dead_runs
 from sisapp.sync import SyncEnvironment, run_sync
-from sisapp.sync.staging import STAGE_TABLES
-from tests.sync.conftest import counts, snapshot
+from tests.sync.conftest import counts, leftover_stage_tables, snapshot
 
 CLIENT_ID, CLIENT_SECRET = "fault-client", "fault-secret-5Kq9-never-shown"
 HOOK_RUNNER = "tests.faults.hooks:run_sync"
@@ -165,9 +164,8 @@ def sweep() -> list[SyncRun]:
 
 
 def staged_rows() -> int:
-    """Staging rows of any run (a finished or swept run leaves none behind)."""
-    db.session.rollback()
-    return sum(db.session.scalar(select(func.count()).select_from(model)) for model in STAGE_TABLES)
+    """Staging tables left on any connection (a finished, failed or killed run leaves none)."""
+    return leftover_stage_tables()
 
 
 def detail_counts(run: SyncRun) -> dict:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from sisapp.demo_sis import DemoSISServer, DistrictSpec, generate_district
 from sisapp.extensions import db
@@ -165,3 +165,34 @@ def snapshot(integration_id: int, *, derived_only: bool = False) -> dict:
     )  # fmt: skip
     result["classroom_member"] = sorted(tuple(row) for row in members)
     return result
+
+
+def leftover_stage_tables() -> int:
+    """Staging tables (temporary tables of a run's connection) still alive anywhere.
+
+    PostgreSQL lists every session's temporary tables in pg_class. A SQLite temporary
+    table is seen only by its own connection: every idle connection of the pool (where
+    a run's connection goes back) is asked.
+    """
+    db.session.rollback()
+    engine = db.engine
+    if engine.dialect.name == "postgresql":
+        return db.session.scalar(
+            text(
+                "SELECT count(*) FROM pg_class WHERE relpersistence = 't' "
+                "AND relname IN ('sis_stage_user', 'sis_stage_class', 'sis_stage_enrollment')"
+            )
+        )
+    checkedin = getattr(engine.pool, "checkedin", lambda: 0)()
+    connections = [engine.connect() for _ in range(checkedin + 1)]
+    try:
+        return sum(
+            c.exec_driver_sql(
+                "SELECT count(*) FROM sqlite_temp_master WHERE type = 'table' "
+                "AND name LIKE 'sis_stage_%'"
+            ).scalar()
+            for c in connections
+        )
+    finally:
+        for c in connections:
+            c.close()
