@@ -165,8 +165,12 @@ def _merge_staged(
             )
         )
     last_read = select(func.max(stage.c.id)).where(staged).group_by(stage.c.sourced_id)
-    source = select(literal(iid), *(stage.c[c] for c in columns)).where(
-        stage.c.id.in_(last_read), stage.c.active.is_(True)
+    # In sourcedId order: the mirror's unique index then grows at its end instead of
+    # taking a random insert per row (a fifth of the copy's time at 375,000 rows).
+    source = (
+        select(literal(iid), *(stage.c[c] for c in columns))
+        .where(stage.c.id.in_(last_read), stage.c.active.is_(True))
+        .order_by(stage.c.sourced_id)
     )
     conn.execute(insert(mirror).from_select(["integration_id", *columns], source))
 

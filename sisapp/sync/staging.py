@@ -34,9 +34,8 @@ from sisapp.oneroster import (
 )
 from sisapp.sync.runlog import RunRecorder
 from sisapp.sync.stage_tables import STAGE_CLASS, STAGE_ENROLLMENT, STAGE_USER
+from sisapp.sync.stage_writer import StageSink, StageWriter, run_sink
 
-BATCH = 10000
-TICK_EVERY = 500  # rows between progress checks while a batch fills
 # Failures that belong to one school's data or endpoint: the run goes on without it.
 # Anything else (bad credentials, a malformed page, an unreachable SIS) fails the run.
 SCHOOL_CAUSES = frozenset(
@@ -92,70 +91,6 @@ STAGE_COLUMNS = {
 }  # fmt: skip
 
 
-class StageWriter:
-    """Buffers rows (tuples in ``columns`` order) for one staging table and inserts them
-    in committed batches.
-
-    SQLite gets multi-row ``INSERT ... VALUES (...), (...)`` statements of up to 32,000
-    parameters: one ``sqlite3_step`` per statement, which runs without the GIL, so
-    SQLite's inserting overlaps the read-ahead threads' parsing on the other core. Row
-    by row, each step gave the GIL back and waited to get it again; half a million rows
-    cost more in those waits than in SQLite itself. PostgreSQL gets the driver's
-    pipelined ``executemany``.
-    """
-
-    SQLITE_PARAMS = 32_000  # SQLite's default limit is 32,766 bound parameters
-
-    def __init__(self, table, recorder: RunRecorder, client: OneRosterClient) -> None:
-        self.table = table.name
-        self.sqlite = db.engine.dialect.name == "sqlite"
-        self.columns = STAGE_COLUMNS[table]
-        self.width = len(self.columns)
-        # Dates go in as SQLAlchemy's SQLite Date stores them (ISO text); the row
-        # builders take this converter so no row is copied to convert it afterwards.
-        self.day = _iso_day if self.sqlite else _same
-        self.per_statement = self.SQLITE_PARAMS // self.width if self.sqlite else BATCH
-        self.recorder = recorder
-        self.client = client
-        self.rows: list[tuple] = []
-        self.count = 0
-
-    def _sql(self, rows: int) -> str:
-        names = ", ".join(self.columns)
-        if self.sqlite:
-            one = "(" + ", ".join("?" * self.width) + ")"
-            return f"INSERT INTO {self.table} ({names}) VALUES " + ", ".join([one] * rows)
-        marks = ", ".join(["%s"] * self.width)
-        return f"INSERT INTO {self.table} ({names}) VALUES ({marks})"
-
-    def add(self, row: tuple) -> None:
-        self.rows.append(row)
-        if len(self.rows) >= BATCH:
-            self.flush()
-        elif len(self.rows) % TICK_EVERY == 0:
-            self.tick()
-
-    def tick(self) -> None:
-        """Progress (records read so far) between flushes; written at most once per interval."""
-        self.recorder.tick(records=self.client.records_read)
-
-    def flush(self) -> None:
-        if self.rows:
-            connection = db.session.connection()
-            if self.sqlite:
-                step = self.per_statement
-                for start in range(0, len(self.rows), step):
-                    chunk = self.rows[start : start + step]
-                    flat = [value for row in chunk for value in row]
-                    connection.exec_driver_sql(self._sql(len(chunk)), tuple(flat))
-            else:
-                connection.exec_driver_sql(self._sql(1), self.rows)
-            db.session.commit()
-            self.count += len(self.rows)
-            self.rows = []
-        self.tick()
-
-
 # The row builders run once per record read (half a million in a large district), so
 # they cut strings to their columns inline: ``v and v[:n]`` keeps None and returns a
 # short string itself. The records carry no NULs (``oneroster.records`` drops them).
@@ -191,9 +126,8 @@ def class_row(run_id: int, school_id: str, cls) -> tuple:
     )
 
 
-def enrollment_row(run_id: int, school_id: str, enrollment, day=None) -> tuple:
+def enrollment_row(run_id: int, school_id: str, enrollment, day) -> tuple:
     """``day``: the writer's date converter (``StageWriter.day``)."""
-    day = day or _same
     return (
         run_id,
         enrollment.status == "active",
@@ -207,14 +141,6 @@ def enrollment_row(run_id: int, school_id: str, enrollment, day=None) -> tuple:
     )
 
 
-def _same(value):
-    return value
-
-
-def _iso_day(value):
-    return value and value.isoformat()
-
-
 def read_sis(
     client: OneRosterClient,
     integration: OneRosterIntegration,
@@ -223,7 +149,23 @@ def read_sis(
     started_at: datetime,
     recorder: RunRecorder,
 ) -> ReadResult:
-    """Read schools, sessions, users and each school's classes and enrollments."""
+    """Read schools, sessions, users and each school's classes and enrollments, staged
+    (and committed) by the time it returns."""
+    sink = run_sink()
+    try:
+        result = _read(client, integration, run_id, full, started_at, recorder, sink)
+    except BaseException:
+        sink.abandon()
+        raise
+    sink.close()
+    return result
+
+
+def _writer(table, sink: StageSink, recorder: RunRecorder, client) -> StageWriter:
+    return StageWriter(table, STAGE_COLUMNS[table], sink, recorder, client)
+
+
+def _read(client, integration, run_id, full, started_at, recorder, sink) -> ReadResult:
     log = recorder.log
     since = None if full else integration.last_sync_at
     result = ReadResult(started_at=started_at, full=since is None)
@@ -243,7 +185,7 @@ def read_sis(
     recorder.step(done=2)
 
     recorder.set_phase("users", "reading users")
-    writer = StageWriter(STAGE_USER, recorder, client)
+    writer = _writer(STAGE_USER, sink, recorder, client)
     for user in client.users(since=since):
         writer.add(user_row(run_id, user))
     writer.flush()
@@ -251,10 +193,13 @@ def read_sis(
     recorder.step(done=3)
 
     result.roster_read = roster_wanted
-    slice_times = _slice_times(integration.id) if since is not None else {}
+    slice_times = {}
+    if since is not None:
+        sink.drain()  # the session's connection is the sink's: it must be idle
+        slice_times = _slice_times(integration.id)
     plan = [(school, slice_times.get(school.sourced_id)) for school in to_read]
     shared, together = _shared_delta_point(plan)
-    if together and _read_changes_at_once(client, run_id, together, shared, recorder, result):
+    if together and _read_changes_at_once(client, run_id, together, shared, recorder, result, sink):
         plan = [(school, at) for school, at in plan if school.sourced_id not in together]
     done = 3 + 2 * (len(to_read) - len(plan))
     recorder.step(done=done)
@@ -262,7 +207,7 @@ def read_sis(
     progress = lambda: recorder.tick(records=client.records_read)  # noqa: E731
     with client.school_rosters(schools, on_wait=progress) as rosters:
         for n, ((school, school_since), roster) in enumerate(zip(plan, rosters, strict=False)):
-            _read_school(roster, run_id, school, school_since, recorder, result, client)
+            _read_school(roster, run_id, school, school_since, recorder, result, client, sink)
             recorder.step(done=done + 2 * (n + 1))
     return result
 
@@ -283,14 +228,14 @@ def _shared_delta_point(plan) -> tuple[datetime | None, dict[str, Org]]:
     return shared, {school.sourced_id: school for school, at in plan if at == shared}
 
 
-def _read_changes_at_once(client, run_id, schools: dict[str, Org], since, recorder, result) -> bool:
+def _read_changes_at_once(client, run_id, schools: dict[str, Org], since, recorder, result, sink) -> bool:  # fmt: skip
     """Stage the classes and enrollments of ``schools`` changed since ``since`` from the
     top-level collections, keeping the records of these schools only (as their per-school
     reads would). False, with nothing staged, when the read failed for a school-level
     cause: the caller then reads these schools one by one."""
     recorder.set_phase("classes", f"reading changed classes and enrollments of {len(schools)} schools")  # fmt: skip
-    classes = StageWriter(STAGE_CLASS, recorder, client)
-    enrollments = StageWriter(STAGE_ENROLLMENT, recorder, client)
+    classes = _writer(STAGE_CLASS, sink, recorder, client)
+    enrollments = _writer(STAGE_ENROLLMENT, sink, recorder, client)
     others = 0
     try:
         for cls in client.classes(since=since):
@@ -310,7 +255,7 @@ def _read_changes_at_once(client, run_id, schools: dict[str, Org], since, record
     except OneRosterError as exc:
         if exc.code not in SCHOOL_CAUSES:
             raise
-        db.session.rollback()
+        sink.drain()  # what was staged is committed; the session may use the connection
         for table in (STAGE_CLASS, STAGE_ENROLLMENT):
             db.session.execute(delete(table).where(table.c.run_id == run_id))
         db.session.commit()
@@ -337,13 +282,13 @@ def _slice_times(integration_id: int) -> dict[str, datetime | None]:
     return {sid: at for sid, at in rows}
 
 
-def _read_school(roster, run_id, school, since, recorder, result: ReadResult, client) -> None:
+def _read_school(roster, run_id, school, since, recorder, result: ReadResult, client, sink) -> None:  # fmt: skip
     """Stage one school's classes and enrollments from its ``roster`` (classes first)."""
     sid = school.sourced_id
     label = f"{school.name or sid} ({sid})"
     recorder.set_phase("classes", f"reading classes and enrollments of {label}")
-    classes = StageWriter(STAGE_CLASS, recorder, client)
-    enrollments = StageWriter(STAGE_ENROLLMENT, recorder, client)
+    classes = _writer(STAGE_CLASS, sink, recorder, client)
+    enrollments = _writer(STAGE_ENROLLMENT, sink, recorder, client)
     try:
         for record in roster:
             if type(record) is Enrollment:
@@ -363,7 +308,8 @@ def _read_school(roster, run_id, school, since, recorder, result: ReadResult, cl
                 path=exc.path,
                 detail=exc.detail,
             ) from exc
-        db.session.rollback()
+        # Its batches staged before the failure stay, unused: the apply takes the
+        # staged rows of the schools read (``read_schools``) only.
         result.failed[sid] = exc
         recorder.log.warning(f"school {label} could not be read: {exc}")
         return
