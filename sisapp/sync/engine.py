@@ -132,9 +132,11 @@ def _execute(run_id: int, env: SyncEnvironment, recorder: RunRecorder) -> None:
     today = _today(integration, env)
     started = utcnow()
     log = recorder.log
-    full = bool(run.full)
+    full, integration_id = bool(run.full), integration.id
+    # From here on only the run's session is used: an object of the caller's session
+    # touched inside would reload through it and hold a second connection all along.
     with _run_connection():
-        integration = db.session.get(OneRosterIntegration, integration.id)
+        integration = db.session.get(OneRosterIntegration, integration_id)
         with OneRosterClient(settings, log=log.info, should_stop=recorder.should_stop) as client:
             read = read_sis(client, integration, run_id, full, started, recorder)
             version, auth = client.version, client.auth_mode

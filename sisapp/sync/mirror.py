@@ -13,7 +13,7 @@ starts with a full read of that school; a school that failed keeps both.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, insert, literal, select, update
+from sqlalchemy import case, delete, func, insert, literal, select, update
 
 from sisapp.models import (
     SisClass,
@@ -164,15 +164,48 @@ def _merge_staged(
                 mirror.sourced_id.in_(select(stage.c.sourced_id).where(staged)),
             )
         )
+    if conn.dialect.name == "sqlite":
+        _copy_last_read_sqlite(conn, iid, mirror, stage, staged, columns)
+        return
     last_read = select(func.max(stage.c.id)).where(staged).group_by(stage.c.sourced_id)
     # In sourcedId order: the mirror's unique index then grows at its end instead of
-    # taking a random insert per row (a fifth of the copy's time at 375,000 rows).
+    # taking a random insert per row.
     source = (
         select(literal(iid), *(stage.c[c] for c in columns))
         .where(stage.c.id.in_(last_read), stage.c.active.is_(True))
         .order_by(stage.c.sourced_id)
     )
     conn.execute(insert(mirror).from_select(["integration_id", *columns], source))
+
+
+def _copy_last_read_sqlite(conn, iid: int, mirror, stage, staged, columns) -> None:
+    """The same result as the grouped copy, the way SQLite does it cheaply: every
+    active staged row in (sourcedId, read) order with ``INSERT OR REPLACE``, so the last
+    one read of a duplicated sourcedId wins and the unique index grows at its end; then
+    the records whose last version read is a ``tobedeleted`` one are taken out again.
+    Grouping 375,000 staged enrollments by sourcedId first took half of the copy's time.
+    The mirror holds none of these sourcedIds beforehand (``_merge_staged`` deleted
+    them), so a replace only ever replaces a row this copy wrote.
+    """
+    source = (
+        select(literal(iid), *(stage.c[c] for c in columns))
+        .where(staged, stage.c.active.is_(True))
+        .order_by(stage.c.sourced_id, stage.c.id)
+    )
+    conn.execute(
+        insert(mirror).prefix_with("OR REPLACE").from_select(["integration_id", *columns], source)
+    )
+    if conn.scalar(select(stage.c.id).where(staged, stage.c.active.is_(False)).limit(1)) is None:
+        return
+    deleted_last = (
+        select(stage.c.sourced_id)
+        .where(staged)
+        .group_by(stage.c.sourced_id)
+        .having(func.max(stage.c.id) == func.max(case((stage.c.active.is_(False), stage.c.id))))
+    )
+    conn.execute(
+        delete(mirror).where(mirror.integration_id == iid, mirror.sourced_id.in_(deleted_last))
+    )
 
 
 def _holds_any(conn, mirror, iid: int) -> bool:
