@@ -120,20 +120,36 @@ def _counted(integration, excluded: set[str], today: date) -> list:
     return conditions
 
 
-def _wanted(integration, excluded: set[str], today: date):
-    """(classroom id, directory user id, role) of the wanted memberships, as a query."""
+def _wanted(conn, integration, excluded: set[str], today: date):
+    """(classroom id, directory user id, role) of the wanted memberships, as a query
+    whose rows go in with ``_insert_wanted``.
+
+    A pair can come from two enrollments (the same user enrolled twice in a class); it
+    keeps the least role. PostgreSQL groups the pairs. SQLite sorts them instead and
+    lets the unique key drop the repeats (``INSERT OR IGNORE``, the first in sort order
+    wins): grouping took a temporary B-tree of every enrollment, and sorted rows also
+    reach the table's unique index in its own order.
+    """
     iid = integration.id
     conditions = _counted(integration, excluded, today)
     link = and_(SisUserLink.integration_id == iid, SisUserLink.sis_sourced_id == SisEnrollment.user_id)  # fmt: skip
     room = and_(Classroom.integration_id == iid, Classroom.sis_sourced_id == SisEnrollment.class_id)  # fmt: skip
-    return (
-        select(Classroom.id, SisUserLink.directory_user_id, func.min(SisUserLink.role))
+    pair = (Classroom.id, SisUserLink.directory_user_id)
+    sqlite = conn.dialect.name == "sqlite"
+    role = SisUserLink.role if sqlite else func.min(SisUserLink.role)
+    query = (
+        select(*pair, role)
         .select_from(SisEnrollment)
         .join(SisUserLink, link)
         .join(Classroom, room)
         .where(*conditions)
-        .group_by(Classroom.id, SisUserLink.directory_user_id)
     )
+    return query.order_by(*pair, role) if sqlite else query.group_by(*pair)
+
+
+def _insert_wanted(conn, table, source) -> None:
+    statement = insert(table).prefix_with("OR IGNORE", dialect="sqlite")
+    conn.execute(statement.from_select(["classroom_id", "directory_user_id", "role"], source))
 
 
 def store_members(conn, integration, excluded: set[str], today: date, dirty: Dirty | None) -> int:
@@ -143,17 +159,17 @@ def store_members(conn, integration, excluded: set[str], today: date, dirty: Dir
         return _store_changed_members(conn, integration, excluded, today, dirty)
     iid = integration.id
     member, tmp = ClassroomMember.__table__, NEW_MEMBERS
-    source = _wanted(integration, excluded, today)
+    source = _wanted(conn, integration, excluded, today)
     mine = member.c.classroom_id.in_(select(Classroom.id).where(Classroom.integration_id == iid))
     if conn.scalar(select(member.c.id).where(mine).limit(1)) is None:
         # Nothing to diff against (a first sync, or classes newly turned on): the
         # wanted rows go straight in, without the temporary table and its anti-joins.
-        conn.execute(insert(member).from_select(["classroom_id", "directory_user_id", "role"], source))  # fmt: skip
+        _insert_wanted(conn, member, source)
         return 0
     NEW_MEMBERS.drop(conn, checkfirst=True)
     NEW_MEMBERS.create(conn)
     try:
-        conn.execute(insert(tmp).from_select(["classroom_id", "directory_user_id", "role"], source))
+        _insert_wanted(conn, tmp, source)
         pair = and_(
             tmp.c.classroom_id == member.c.classroom_id,
             tmp.c.directory_user_id == member.c.directory_user_id,
