@@ -45,7 +45,7 @@ from sisapp.sync.matching import (
     match_users_by_email,
     parent_contacts,
 )
-from sisapp.sync.members import Dirty, current_clause, store_members
+from sisapp.sync.members import Dirty, current_clause, enrollments_of, store_members
 
 # Removing fewer rows than this never trips the threshold (a small school's normal churn).
 MIN_REMOVALS_TO_BLOCK = 10
@@ -124,7 +124,7 @@ def recompute(conn, integration, run_id: int, excluded: set[str], schools: dict,
             conn.scalars(
                 select(SisEnrollment.user_id)
                 .where(
-                    SisEnrollment.integration_id == iid,
+                    enrollments_of(conn, iid),
                     SisEnrollment.school_id.not_in(excluded),
                     current_clause(today),
                 )
