@@ -40,6 +40,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from sisapp.models import Classroom, ClassroomMember, SisEnrollment, SisUserLink
 from sisapp.sync.stage_tables import STAGE_ENROLLMENT
@@ -143,35 +144,40 @@ def enrollments_of(conn, iid: int):
 
 
 def _wanted(conn, integration, excluded: set[str], today: date):
-    """(classroom id, directory user id, role) of the wanted memberships, as a query
-    whose rows go in with ``_insert_wanted``.
+    """(classroom id, directory user id, role) of the wanted memberships, in index
+    order, as a query whose rows go in with ``_insert_wanted``.
 
-    A pair can come from two enrollments (the same user enrolled twice in a class); it
-    keeps the least role. PostgreSQL groups the pairs. SQLite sorts them instead and
-    lets the unique key drop the repeats (``INSERT OR IGNORE``, the first in sort order
-    wins): grouping took a temporary B-tree of every enrollment, and sorted rows also
-    reach the table's unique index in its own order.
+    A pair can come from two enrollments (the same user enrolled twice in a class).
+    Its role is the role of the one match its directory user has, so the repeats are
+    equal and the unique key drops them (``_insert_wanted``); sorted by role as well,
+    the least role would be kept anyway. Grouping the pairs instead took a temporary
+    B-tree of every enrollment on SQLite, and a sort plus a hash on PostgreSQL, and
+    sorted rows reach the table's unique index in its own order.
     """
     iid = integration.id
     conditions = _counted(conn, integration, excluded, today)
     link = and_(SisUserLink.integration_id == iid, SisUserLink.sis_sourced_id == SisEnrollment.user_id)  # fmt: skip
     room = and_(Classroom.integration_id == iid, Classroom.sis_sourced_id == SisEnrollment.class_id)  # fmt: skip
-    pair = (Classroom.id, SisUserLink.directory_user_id)
-    sqlite = conn.dialect.name == "sqlite"
-    role = SisUserLink.role if sqlite else func.min(SisUserLink.role)
-    query = (
-        select(*pair, role)
+    columns = (Classroom.id, SisUserLink.directory_user_id, SisUserLink.role)
+    return (
+        select(*columns)
         .select_from(SisEnrollment)
         .join(SisUserLink, link)
         .join(Classroom, room)
         .where(*conditions)
+        .order_by(*columns)
     )
-    return query.order_by(*pair, role) if sqlite else query.group_by(*pair)
 
 
 def _insert_wanted(conn, table, source) -> None:
-    statement = insert(table).prefix_with("OR IGNORE", dialect="sqlite")
-    conn.execute(statement.from_select(["classroom_id", "directory_user_id", "role"], source))
+    """Insert ``_wanted`` rows, a repeated pair ignored (SQLite ``OR IGNORE``,
+    PostgreSQL ``ON CONFLICT DO NOTHING``)."""
+    names = ["classroom_id", "directory_user_id", "role"]
+    if conn.dialect.name == "postgresql":
+        statement = pg_insert(table).from_select(names, source).on_conflict_do_nothing()
+    else:
+        statement = insert(table).prefix_with("OR IGNORE").from_select(names, source)
+    conn.execute(statement)
 
 
 def store_members(conn, integration, excluded: set[str], today: date, dirty: Dirty | None) -> int:

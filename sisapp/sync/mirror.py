@@ -14,6 +14,7 @@ starts with a full read of that school; a school that failed keeps both.
 from __future__ import annotations
 
 from sqlalchemy import case, delete, func, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import distinct_on
 
 from sisapp.models import (
     SisClass,
@@ -167,13 +168,18 @@ def _merge_staged(
     if conn.dialect.name == "sqlite":
         _copy_last_read_sqlite(conn, iid, mirror, stage, staged, columns)
         return
-    last_read = select(func.max(stage.c.id)).where(staged).group_by(stage.c.sourced_id)
-    # In sourcedId order: the mirror's unique index then grows at its end instead of
-    # taking a random insert per row.
-    source = (
-        select(literal(iid), *(stage.c[c] for c in columns))
-        .where(stage.c.id.in_(last_read), stage.c.active.is_(True))
-        .order_by(stage.c.sourced_id)
+    # PostgreSQL: the last version read of each sourcedId in one sort (DISTINCT ON), in
+    # sourcedId order so the mirror's unique index grows at its end. Grouping first and
+    # sorting after took 4.8 s for 375,000 enrollments.
+    last_read = (
+        select(stage.c.active, *(stage.c[c] for c in columns))
+        .where(staged)
+        .ext(distinct_on(stage.c.sourced_id))
+        .order_by(stage.c.sourced_id, stage.c.id.desc())
+        .subquery()
+    )
+    source = select(literal(iid), *(last_read.c[c] for c in columns)).where(
+        last_read.c.active.is_(True)
     )
     conn.execute(insert(mirror).from_select(["integration_id", *columns], source))
 
