@@ -147,6 +147,18 @@ def _clause(text: str, collection: str):
     return matches
 
 
+def modified_since(text: str) -> tuple[str, str] | None:
+    """``(op, instant)`` when the filter is one ``dateLastModified > or >=`` clause (the
+    delta filter, which ``Snapshot`` answers from an index), else None."""
+    match = _CLAUSE.match(text)
+    if not match or " AND " in text or " OR " in text:
+        return None
+    field, op, wanted = match.groups()
+    if field != "dateLastModified" or op not in (">", ">="):
+        return None
+    return op, instant(wanted)
+
+
 def compile_filter(text: str, collection: str):
     """A predicate over internal (v1.1-shaped) records; raises ``FilterError``."""
     groups = [[_clause(c, collection) for c in part.split(" AND ")] for part in text.split(" OR ")]

@@ -7,7 +7,9 @@ old one whenever ``District.revision`` moves, which is how edits reach the serve
 
 from __future__ import annotations
 
-from .filters import compile_filter
+from bisect import bisect_left, bisect_right
+
+from .filters import compile_filter, modified_since
 
 
 def in_view(view, collection, rec) -> bool:
@@ -72,8 +74,9 @@ class Snapshot:
         records = self.records(collection)
         if filter_text:
             predicate = compile_filter(filter_text, collection)  # raises before any work
-            base = self.view(collection, view, school)
-            found = [i for i in base if predicate(records[i])]
+            found = self._modified(collection, view, school, filter_text)
+            if found is None:
+                found = [i for i in self.view(collection, view, school) if predicate(records[i])]
             if len(self.views) > 256:
                 self.views = {k: v for k, v in self.views.items() if not k[3]}
         elif school is not None:
@@ -94,6 +97,21 @@ class Snapshot:
             found = [i for i, rec in enumerate(records) if in_view(view, collection, rec)]
         self.views[key] = found
         return found
+
+    def _modified(self, collection, view, school, filter_text) -> list[int] | None:
+        """The records of a view a delta filter selects, from the district's
+        dateLastModified index; None when the filter is not one or there is none."""
+        since = modified_since(filter_text)
+        index = self.district.modified_index(collection) if since else None
+        if index is None:
+            return None
+        (op, wanted), (instants, positions) = since, index
+        cut = (bisect_right if op == ">" else bisect_left)(instants, wanted)
+        picked = sorted(positions[cut:])
+        if view is None and school is None:  # the whole collection
+            return picked
+        inside = set(self.view(collection, view, school))
+        return [i for i in picked if i in inside]
 
     def position(self, collection, sourced_id) -> int | None:
         index = self.index.get(collection)

@@ -73,6 +73,9 @@ class OneRosterIntegration(db.Model):
     needs_sync: Mapped[bool] = mapped_column(Boolean, default=False)
     # One-time consent to apply a sync that removes more than the safety threshold.
     allow_large_removals: Mapped[bool] = mapped_column(Boolean, default=False)
+    # What the stored matches were computed under, and the counts that go with them,
+    # so a delta re-matches only the users it touched (``sisapp.sync.rematch``).
+    match_basis: Mapped[dict | None] = mapped_column(JSON)
 
     # What discovery found, remembered so later syncs skip probing.
     detected_version: Mapped[str | None] = mapped_column(String(10))

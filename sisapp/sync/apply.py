@@ -6,9 +6,9 @@ stored, so a delta sync ends where a full sync would, and row ids of unchanged
 classrooms and memberships stay put. Memberships (the big table: one row per
 enrollment) are computed set-based in SQL through a temporary table, or in a delta only
 those the delta may have changed (see ``members``); the rest in Python with dict
-lookups. Matching is redone in full on every sync: whether a SIS user matches depends
-on the device's directory, which changes between syncs without leaving a trace (a
-deleted directory user is simply gone), so no subset of users is safe to skip.
+lookups. Matching is redone for everybody unless a delta may match only the users it
+touched (``rematch``: the directory, the exclusions and the options are as the stored
+matches were computed).
 
 The safety threshold (rule 9) is checked here: when more than the allowed share of the
 matched users, classrooms or memberships held would go, ``LargeRemoval`` is raised and
@@ -45,7 +45,14 @@ from sisapp.sync.matching import (
     match_users_by_email,
     parent_contacts,
 )
-from sisapp.sync.members import Dirty, current_clause, enrollments_of, store_members
+from sisapp.sync.members import (
+    Dirty,
+    StagedEnrollments,
+    current_clause,
+    enrollments_of,
+    store_members,
+)
+from sisapp.sync.rematch import MatchSummary, Rematch, record_basis
 
 # Removing fewer rows than this never trips the threshold (a small school's normal churn).
 MIN_REMOVALS_TO_BLOCK = 10
@@ -80,7 +87,8 @@ class Removals:
 
 @dataclass
 class Derived:
-    match: MatchResult
+    match: MatchResult  # of everybody, or of the users in question of a delta
+    summary: MatchSummary | None = None
     imported_classes: int = 0
     parents: int = 0
     parent_skips: Counter = field(default_factory=Counter)
@@ -103,12 +111,48 @@ def _is_current(start: date | None, end: date | None, today: date) -> bool:
 
 
 def recompute(conn, integration, run_id: int, excluded: set[str], schools: dict, today: date,
-              dirty: set[tuple[str, str]] | None = None) -> Derived:  # fmt: skip
+              *, key: dict, dirty: StagedEnrollments | None = None,
+              rematch: Rematch | None = None) -> Derived:  # fmt: skip
     """Recompute and store the derived tables; returns the counts and the removals.
 
-    ``dirty``: the (class, user) pairs of the enrollments a delta changed, when only
-    the memberships they touch need a recompute (see ``members``), or None.
+    ``key``: the basis the matches are computed under (``rematch.basis_key``), recorded
+    with the counts. ``dirty``: the enrollments a delta staged, when only the
+    memberships they touch need a recompute (see ``members``), or None. ``rematch``: the users in question of a delta, when only they need
+    matching again (see ``rematch``), or None to match everybody.
     """
+    iid = integration.id
+    relationship = integration.relationship_type.value if integration.sync_parents else None
+    if rematch is not None:
+        match, scope = rematch.after_merge(conn, iid), rematch.sids
+    else:
+        match, scope = _match_everybody(conn, integration, excluded, schools, today), None
+    derived = Derived(match=match)
+    relinked, relinked_users = _store_links(conn, iid, match, derived.removals, scope)
+    _store_unmatched(conn, iid, run_id, match, scope)
+    derived.summary = rematch.summary(match) if rematch is not None else MatchSummary.of(match)
+    record_basis(integration, key, derived.summary)
+    derived.imported_classes, added = _store_classrooms(
+        conn, integration, excluded, schools, today, derived.removals
+    )
+    changed = None
+    if dirty is not None:
+        # After a rematch only the users in question are in ``match``: the members step
+        # reads the stored links of the users it involves.
+        links = match.links if rematch is None else None
+        changed = Dirty(dirty.pairs, added, relinked, relinked_users, links, dirty.ids)
+    _refresh_planner_statistics(conn)
+    removed = store_members(conn, integration, excluded, today, changed)
+    derived.removals.removed["memberships"] += removed
+    if relationship:
+        rows, derived.parent_skips = parent_contacts(match, relationship)
+        derived.parents = len({row["sis_parent_id"] for row in rows})
+    else:
+        rows = []
+    _store_parents(conn, integration, rows)
+    return derived
+
+
+def _match_everybody(conn, integration, excluded, schools, today) -> MatchResult:
     iid = integration.id
     relationship = integration.relationship_type.value if integration.sync_parents else None
     directory = dict(
@@ -141,25 +185,7 @@ def recompute(conn, integration, run_id: int, excluded: set[str], schools: dict,
     )
     if not relationship:  # the other roles were not read: count them for the log
         match.other_roles.update(_other_roles(conn, iid))
-    derived = Derived(match=match)
-    relinked, relinked_users = _store_links(conn, iid, match, derived.removals)
-    _store_unmatched(conn, iid, run_id, match)
-    derived.imported_classes, added = _store_classrooms(
-        conn, integration, excluded, schools, today, derived.removals
-    )
-    changed = None
-    if dirty is not None:
-        changed = Dirty(dirty, added, relinked, relinked_users, match.links)
-    _refresh_planner_statistics(conn)
-    removed = store_members(conn, integration, excluded, today, changed)
-    derived.removals.removed["memberships"] += removed
-    if relationship:
-        rows, derived.parent_skips = parent_contacts(match, relationship)
-        derived.parents = len({row["sis_parent_id"] for row in rows})
-    else:
-        rows = []
-    _store_parents(conn, integration, rows)
-    return derived
+    return match
 
 
 def _other_roles(conn, iid: int) -> dict[str, int]:
@@ -196,18 +222,21 @@ def _sis_users(conn, iid: int, with_parents: bool):
         yield SisUserRow.from_db(row)
 
 
-def _store_links(conn, iid: int, match: MatchResult, removals: Removals) -> tuple[set, set]:
-    """Store the matches; returns the sourcedIds whose match changed and the directory
-    users of those matches (before and after)."""
-    current = conn.execute(
-        select(
-            SisUserLink.id,
-            SisUserLink.sis_sourced_id,
-            SisUserLink.directory_user_id,
-            SisUserLink.role,
-        ).where(SisUserLink.integration_id == iid)
-    ).all()
-    removals.held["users"] = len(current)
+def _store_links(conn, iid: int, match: MatchResult, removals: Removals,
+                 scope: list[str] | None) -> tuple[set, set]:  # fmt: skip
+    """Store the matches of the users in ``scope`` (None: everybody); returns the
+    sourcedIds whose match changed and the directory users of those matches (before
+    and after)."""
+    columns = (SisUserLink.id, SisUserLink.sis_sourced_id, SisUserLink.directory_user_id, SisUserLink.role)  # fmt: skip
+    mine = SisUserLink.integration_id == iid
+    if scope is None:
+        current = conn.execute(select(*columns).where(mine)).all()
+        removals.held["users"] = len(current)
+    else:
+        current = []
+        for chunk in _chunks(scope):
+            current += conn.execute(select(*columns).where(mine, SisUserLink.sis_sourced_id.in_(chunk)))  # fmt: skip
+        removals.held["users"] = conn.scalar(select(func.count()).where(mine))
     links = match.links
     stale, kept, changed, users = [], set(), set(), set()
     for lid, sid, uid, role in current:
@@ -234,8 +263,13 @@ def _store_links(conn, iid: int, match: MatchResult, removals: Removals) -> tupl
     return changed, users
 
 
-def _store_unmatched(conn, iid: int, run_id: int, match: MatchResult) -> None:
-    conn.execute(delete(UnmatchedUser).where(UnmatchedUser.integration_id == iid))
+def _store_unmatched(conn, iid: int, run_id: int, match: MatchResult, scope: list[str] | None) -> None:  # fmt: skip
+    """Replace the unmatched rows of the users in ``scope`` (None: everybody)."""
+    mine = UnmatchedUser.integration_id == iid
+    if scope is None:
+        conn.execute(delete(UnmatchedUser).where(mine))
+    for chunk in _chunks(scope or []):
+        conn.execute(delete(UnmatchedUser).where(mine, UnmatchedUser.sis_sourced_id.in_(chunk)))
     rows = [{"integration_id": iid, "run_id": run_id, **row} for row in match.unmatched]
     for chunk in _chunks(rows, 5000):
         conn.execute(insert(UnmatchedUser), chunk)

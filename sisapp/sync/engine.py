@@ -35,6 +35,7 @@ from sisapp.sync.apply import LargeRemoval, recompute
 from sisapp.sync.errors import SyncError, SyncErrorCode
 from sisapp.sync.members import staged_pairs
 from sisapp.sync.mirror import merge_mirror
+from sisapp.sync.rematch import Rematch, basis_key
 from sisapp.sync.runlog import RunLog, RunRecorder
 from sisapp.sync.stage_tables import analyze_stage, create_stage, drop_stage
 from sisapp.sync.staging import ReadResult, clean, read_sis
@@ -221,14 +222,20 @@ def _apply(run_id, integration, read: ReadResult, env, recorder, today, found) -
     excluded = set(integration.excluded_school_ids or ())
     conn = db.session.connection()
     analyze_stage(conn)
+    # Cut to the column like every other SIS string: classrooms and unmatched users store it.
+    schools = {s.sourced_id: clean(s.name, NAME_LENGTH) or s.sourced_id for s in read.schools}
+    key = basis_key(conn, integration, excluded, schools)
+    rematch = None
+    if Rematch.usable(integration, read.full, key):
+        rematch = Rematch.before_merge(conn, integration, run_id, excluded, schools)
+        recorder.log.info(f"matching again the {len(rematch.sids)} users the changes concern")
     dirty = None
     if _incremental(integration, read):
         dirty = staged_pairs(conn, integration.id, run_id, list(read.read_schools))
     if merge_mirror(conn, integration, run_id, read, excluded):
         dirty = None
-    # Cut to the column like every other SIS string: classrooms and unmatched users store it.
-    schools = {s.sourced_id: clean(s.name, NAME_LENGTH) or s.sourced_id for s in read.schools}
-    derived = recompute(conn, integration, run_id, excluded, schools, today, dirty)
+    derived = recompute(conn, integration, run_id, excluded, schools, today,
+                        key=key, dirty=dirty, rematch=rematch)  # fmt: skip
     over = derived.removals.exceeded(env.removal_threshold)
     if over and not integration.allow_large_removals:
         db.session.rollback()
@@ -257,9 +264,9 @@ def _apply(run_id, integration, read: ReadResult, env, recorder, today, found) -
     integration.allow_large_removals = False
     integration.detected_version, integration.detected_auth = version, auth
     counts = {
-        "unmatched_users": len(derived.match.unmatched),
-        "matched_students": derived.match.matched_students,
-        "matched_teachers": derived.match.matched_teachers,
+        "unmatched_users": derived.summary.unmatched,
+        "matched_students": derived.summary.matched_students,
+        "matched_teachers": derived.summary.matched_teachers,
         "imported_classes": derived.imported_classes,
         "parents": derived.parents,
     }
@@ -307,7 +314,7 @@ def _partial(read: ReadResult) -> str:
 
 
 def _log_summary(log: RunLog, derived, counts: dict, seconds: float) -> None:
-    match = derived.match
+    match = derived.summary
     for sid, email, first in match.duplicates:
         log.warning(f"duplicate email {email}: SIS user {sid} skipped, {first} matched first")
     if match.duplicate_count:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -37,7 +38,6 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -56,14 +56,6 @@ NEW_MEMBERS = Table(
     PrimaryKeyConstraint("classroom_id", "directory_user_id"),
     prefixes=["TEMPORARY"],
 )
-DIRTY_PAIRS = Table(
-    "sync_dirty_pair",
-    _tmp,
-    Column("class_id", String(255), nullable=False),
-    Column("user_id", String(255), nullable=False),
-    PrimaryKeyConstraint("class_id", "user_id"),
-    prefixes=["TEMPORARY"],
-)
 DIRTY_CLASSES = Table(
     "sync_dirty_class",
     _tmp,
@@ -73,7 +65,7 @@ DIRTY_CLASSES = Table(
 DIRTY_USERS = Table(
     "sync_dirty_user", _tmp, Column("sis_id", String(255), primary_key=True), prefixes=["TEMPORARY"]
 )
-DIRTY_TABLES = (DIRTY_PAIRS, DIRTY_CLASSES, DIRTY_USERS)
+DIRTY_TABLES = (DIRTY_CLASSES, DIRTY_USERS)
 
 
 @dataclass
@@ -84,8 +76,19 @@ class Dirty:
     classes: set[str] = field(default_factory=set)  # classes of new classrooms
     users: set[str] = field(default_factory=set)  # SIS users whose match changed
     directory_users: set[int] = field(default_factory=set)  # their directory users
-    # Every match after this sync: SIS user -> (directory user, role).
-    links: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # The matches after this sync, SIS user -> (directory user, role): every one, or
+    # None to read those of the users involved from the stored links.
+    links: dict[str, tuple[int, str]] | None = None
+    staged: Any = None  # a select of the sourcedIds of the enrollments staged
+
+
+@dataclass
+class StagedEnrollments:
+    """The enrollments a delta staged: their (class, user) pairs, before and after, and
+    a select of their sourcedIds."""
+
+    pairs: set[tuple[str, str]]
+    ids: Any
 
 
 def current_clause(today: date):
@@ -96,24 +99,25 @@ def current_clause(today: date):
     )
 
 
-def staged_pairs(conn, iid: int, run_id: int, schools: list[str]) -> set[tuple[str, str]]:
+def staged_pairs(conn, iid: int, run_id: int, schools: list[str]) -> StagedEnrollments:
     """(class, user) pairs of the run's staged enrollments and of the mirrored versions
     they replace (read before the merge)."""
     stage = STAGE_ENROLLMENT.c
     staged = and_(stage.run_id == run_id, stage.school_id.in_(schools))
+    ids = select(stage.sourced_id).where(staged)
     replaced = select(SisEnrollment.class_id, SisEnrollment.user_id).where(
-        SisEnrollment.integration_id == iid,
-        SisEnrollment.sourced_id.in_(select(stage.sourced_id).where(staged)),
+        SisEnrollment.integration_id == iid, SisEnrollment.sourced_id.in_(ids)
     )
     found = set(map(tuple, conn.execute(replaced)))
     found.update(map(tuple, conn.execute(select(stage.class_id, stage.user_id).where(staged))))
-    return {(c, u) for c, u in found if c is not None and u is not None}
+    return StagedEnrollments({(c, u) for c, u in found if c is not None and u is not None}, ids)
 
 
-def _counted(conn, integration, excluded: set[str], today: date) -> list:
-    """Conditions on the enrollments that make memberships."""
+def _counted(conn, integration, excluded: set[str], today: date, *, scan: bool = True) -> list:
+    """Conditions on the enrollments that make memberships (``scan``: the integration's
+    condition written for a scan of the table, see ``enrollments_of``)."""
     iid = integration.id
-    conditions = [enrollments_of(conn, iid)]
+    conditions = [enrollments_of(conn, iid) if scan else SisEnrollment.integration_id == iid]
     if excluded:  # (an empty NOT IN is still a subquery probed for every row on SQLite)
         conditions.append(SisEnrollment.school_id.not_in(excluded))
     if integration.respect_enrolment_date:
@@ -230,13 +234,19 @@ def _store_changed_members(conn, integration, excluded, today, dirty: Dirty) -> 
     mirror) lack: PostgreSQL took seconds on such a plan.
     """
     rooms = dict(conn.execute(select(Classroom.sis_sourced_id, Classroom.id).where(Classroom.integration_id == integration.id)).all())  # fmt: skip
-    links = dirty.links
+    links = _Links(conn, integration.id, dirty.links)
+    involved = _involved(conn, integration, excluded, today, dirty, links)
     wanted = {}  # (classroom, directory user) -> role, as the full path's query makes them
-    for class_id, user_id in _involved(conn, integration, excluded, today, dirty):
+    for class_id, user_id in involved:
         room, link = rooms.get(class_id), links.get(user_id)
         if room is not None and link is not None:
             wanted[(room, link[0])] = link[1]
-    scope = {(rooms[c], links[u][0]) for c, u in dirty.pairs if c in rooms and u in links}
+    links.load({u for _, u in dirty.pairs})
+    scope = set()  # the stored rows the dirty pairs stand for
+    for class_id, user_id in dirty.pairs:
+        room, link = rooms.get(class_id), links.get(user_id)
+        if room is not None and link is not None:
+            scope.add((room, link[0]))
     relinked = dirty.directory_users
     users = {uid for _, uid in scope} | relinked | {uid for _, uid in wanted}
     stored = _stored(conn, users, set(rooms.values()))
@@ -268,38 +278,92 @@ def _store_changed_members(conn, integration, excluded, today, dirty: Dirty) -> 
     return len(gone)
 
 
-def _involved(conn, integration, excluded, today, dirty: Dirty) -> list:
-    """(class, user) of the counted enrollments of the dirty pairs, classes and users.
+def _involved(conn, integration, excluded, today, dirty: Dirty, links: _Links) -> list:
+    """(class, user) of counted enrollments enough to decide every membership in scope.
+
+    - A dirty pair that a staged enrollment holds after the merge is wanted: that
+      enrollment, looked up by its sourcedId, says so (no other one is needed).
+    - A dirty pair none holds any more (an enrollment moved or deleted) is wanted only
+      if another enrollment has it: these are *lost* pairs.
+    - A SIS user whose match changed and who is matched now brings all its enrollments;
+      one matched no more brings none (its memberships go with its old directory user).
+    - A new classroom brings all the enrollments of its class.
 
     sis_enrollment has no index on class_id or user_id (it would slow every full sync's
-    inserts), so this is one scan of the integration's enrollments, probing the dirty
-    sets in temporary tables.
+    inserts), so the last three need a scan of the integration's enrollments, probing
+    the users and classes in temporary tables; a delta with none of them needs no scan.
     """
+    held = conn.execute(
+        select(SisEnrollment.class_id, SisEnrollment.user_id).where(
+            *_counted(conn, integration, excluded, today, scan=False),
+            SisEnrollment.sourced_id.in_(dirty.staged),
+        )
+    ).all()
+    lost = dirty.pairs - set(map(tuple, held))
+    links.load({u for _, u in held} | dirty.users)
+    matched_now = {u for u in dirty.users if links.get(u)}
+    probed = {u for _, u in lost} | matched_now
+    if not probed and not dirty.classes:
+        return held
     for table in DIRTY_TABLES:
         table.drop(conn, checkfirst=True)
         table.create(conn)
     try:
-        for table, rows in (
-            (DIRTY_PAIRS, [{"class_id": c, "user_id": u} for c, u in sorted(dirty.pairs)]),
-            (DIRTY_CLASSES, [{"sis_id": sid} for sid in sorted(dirty.classes)]),
-            (DIRTY_USERS, [{"sis_id": sid} for sid in sorted(dirty.users)]),
-        ):
+        for table, ids in ((DIRTY_CLASSES, dirty.classes), (DIRTY_USERS, probed)):
+            rows = [{"sis_id": sid} for sid in sorted(ids)]
             for start in range(0, len(rows), 5000):
                 conn.execute(insert(table), rows[start : start + 5000])
         involved = or_(
             SisEnrollment.class_id.in_(select(DIRTY_CLASSES.c.sis_id)),
             SisEnrollment.user_id.in_(select(DIRTY_USERS.c.sis_id)),
-            tuple_(SisEnrollment.class_id, SisEnrollment.user_id).in_(
-                select(DIRTY_PAIRS.c.class_id, DIRTY_PAIRS.c.user_id)
-            ),
         )
         conditions = _counted(conn, integration, excluded, today)
-        return conn.execute(
-            select(SisEnrollment.class_id, SisEnrollment.user_id).where(*conditions, involved)
-        ).all()
+        found = [
+            (c, u)
+            for c, u in conn.execute(
+                select(SisEnrollment.class_id, SisEnrollment.user_id).where(*conditions, involved)
+            )
+            if u in matched_now or c in dirty.classes or (c, u) in lost
+        ]
     finally:
         for table in DIRTY_TABLES:
             table.drop(conn, checkfirst=True)
+    links.load({u for _, u in found})
+    return held + found
+
+
+class _Links:
+    """The matches the members step needs: every one when the caller has them, or
+    those of the SIS users asked for, read from the stored links as needed."""
+
+    def __init__(self, conn, iid: int, known: dict | None) -> None:
+        self.conn, self.iid, self.known = conn, iid, known
+        self.read = known is not None
+        self.found: dict[str, tuple[int, str]] = dict(known or {})
+        self.asked: set[str] = set()
+
+    def load(self, users: set[str]) -> None:
+        if self.read:
+            return
+        missing = users - self.asked
+        self.asked |= missing
+        self.found.update(_links_of(self.conn, self.iid, missing))
+
+    def get(self, user: str) -> tuple[int, str] | None:
+        return self.found.get(user)
+
+
+def _links_of(conn, iid: int, users: set[str]) -> dict[str, tuple[int, str]]:
+    """The stored matches of these SIS users (looked up by the link table's key)."""
+    link, ids, found = SisUserLink, sorted(users), {}
+    for start in range(0, len(ids), CHUNK):
+        rows = conn.execute(
+            select(link.sis_sourced_id, link.directory_user_id, link.role).where(
+                link.integration_id == iid, link.sis_sourced_id.in_(ids[start : start + CHUNK])
+            )
+        )
+        found.update({sid: (uid, role) for sid, uid, role in rows})
+    return found
 
 
 def _stored(conn, users: set[int], mine: set[int]) -> dict:

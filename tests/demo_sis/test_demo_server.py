@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from sisapp.demo_sis import DemoSISServer
+from tests.demo_sis.conftest import TODAY
 
 V1 = "/ims/oneroster/v1p1"
 V2 = "/ims/oneroster/rostering/v1p2"
@@ -197,3 +198,46 @@ def test_filters(server, api, district):
     assert (
         api.get(server.root_url + V1 + "/users", params={"filter": "nonsense"}).status_code == 400
     )
+
+
+def test_delta_filter_index_answers_what_a_scan_of_every_record_does():
+    """``dateLastModified`` filters are answered from the district's index (built on
+    write); whatever the view, school, operator or instant, the records are the ones
+    the filter's own predicate picks from every record."""
+    from datetime import UTC, datetime
+
+    from sisapp.demo_sis import DistrictSpec, generate_district
+    from sisapp.demo_sis.district import timestamp
+    from sisapp.demo_sis.filters import compile_filter, modified_since
+    from sisapp.demo_sis.snapshot import Snapshot
+
+    mine = generate_district(DistrictSpec(schools=2, students=200, seed=5, today=TODAY))
+    before = datetime.now(UTC)
+    mine.apply_changes(0.05)
+    stamp = next(u["dateLastModified"] for u in mine.users if u["dateLastModified"] >= timestamp(before))  # fmt: skip
+    snap = Snapshot(mine, None)
+    school = mine.schools[0]["sourcedId"]
+    filters = [
+        f"dateLastModified>'{timestamp(before)}'",
+        f"dateLastModified>='{stamp}'",
+        f"dateLastModified>'{stamp}'",  # a second after nothing: empty
+        "dateLastModified>'2000-01-01T00:00:00Z'",  # everything stamped
+        f"dateLastModified> '{before.strftime('%Y-%m-%dT%H:%M:%S')}'",  # naive means UTC
+    ]
+    assert all(modified_since(text) for text in filters)  # all answered from the index
+    assert modified_since("dateLastModified>'2026-01-01T00:00:00Z' OR role='student'") is None
+    checked = 0
+    for collection, view, where in (
+        ("enrollments", None, None), ("users", None, None), ("users", "student", None),
+        ("classes", None, school), ("enrollments", None, school),
+    ):  # fmt: skip
+        records = mine.collection(collection)
+        assert mine.modified_index(collection) is not None
+        for text in filters:
+            found = snap.view(collection, view, where, text)
+            predicate = compile_filter(text, collection)
+            base = Snapshot(mine, None).view(collection, view, where)
+            assert found == [i for i in base if predicate(records[i])], (collection, view, where, text)  # fmt: skip
+            checked += bool(found)
+    assert snap.view("users", None, None, f"dateLastModified>'{stamp}'") == []
+    assert checked >= 10  # most combinations select something

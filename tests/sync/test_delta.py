@@ -255,3 +255,77 @@ def test_delta_leaves_out_excluded_schools(make_integration, sync, district):
     set_excluded_schools(fresh, excluded)
     sync(fresh, full=True)
     assert _comparable(integration.id) == _comparable(fresh.id)
+
+
+def _summary_lines(run) -> list[str]:
+    """The log's summary of the matching (what a full and a delta sync must agree on)."""
+    wanted = ("users skipped as duplicate emails", "not matched (other roles)", "left out:")
+    return sorted(line for line in _log(run).split("\n") if any(w in line for w in wanted))
+
+
+def test_delta_matches_again_only_the_users_in_question(make_integration, sync, district):
+    """A delta re-matches the users it staged and those sharing an email with them;
+    claims move between users it did not stage, and the counts kept with the basis
+    (duplicates, left out, other roles) move with them, ending as a full sync would."""
+    users = [u for u in district.users if u["status"] == "active"]
+    known = district.directory_emails()
+    students = sorted(
+        (
+            u
+            for u in users
+            if u["role"] == "student" and (u.get("email") or "").strip().lower() in known
+        ),
+        key=lambda u: u["sourcedId"],
+    )
+    first, second, third = students[10], students[11], students[12]
+    with district.lock:  # before the first sync: `second` is a duplicate of `first`
+        second["email"] = first["email"].upper()
+        third["enabledUser"] = "false"
+        district.touch()
+    integration = make_integration()
+    full = sync(integration)
+    assert f"SIS user {second['sourcedId']} skipped, {first['sourcedId']} matched first" in _log(full)  # fmt: skip
+    held = set(db.session.scalars(select(SisUserLink.sis_sourced_id).where(SisUserLink.integration_id == integration.id)))  # fmt: skip
+    assert first["sourcedId"] in held and second["sourcedId"] not in held
+
+    aide = next(u for u in users if u["role"] == "aide")
+
+    def edit():
+        first["email"] = "moved-away@nowhere.example"  # `second`, not staged, now claims
+        third["enabledUser"] = "true"
+        aide["role"] = "teacher"
+        return [first, third, aide]
+
+    _stamped(district, edit)
+    delta = sync(integration)
+    assert delta.status is SyncStatus.SUCCEEDED, delta.error_message
+    assert "matching again the " in _log(delta)
+    held = set(db.session.scalars(select(SisUserLink.sis_sourced_id).where(SisUserLink.integration_id == integration.id)))  # fmt: skip
+    assert second["sourcedId"] in held and first["sourcedId"] not in held
+    assert third["sourcedId"] in held
+
+    fresh = make_integration()
+    again = sync(fresh)
+    assert counts(delta) == counts(again)
+    assert _summary_lines(delta) == _summary_lines(again)
+    assert _comparable(integration.id) == _comparable(fresh.id)
+
+
+def test_a_changed_directory_matches_everybody(make_integration, sync, district):
+    integration = make_integration()
+    sync(integration)
+    district.apply_changes(0.02)
+    assert "matching again the " in _log(sync(integration))
+    unmatched = db.session.scalar(
+        select(UnmatchedUser.email).where(UnmatchedUser.integration_id == integration.id,
+                                          UnmatchedUser.email.is_not(None))
+    )  # fmt: skip
+    db.session.add(DirectoryUser(device_id=integration.device_id, email=unmatched, kind=UserKind.STUDENT))  # fmt: skip
+    db.session.commit()
+    district.apply_changes(0.02)
+    run = sync(integration)
+    assert "matching again the " not in _log(run)
+    assert db.session.scalar(select(func.count()).where(UnmatchedUser.email == unmatched)) == 0
+    fresh = make_integration()
+    assert counts(sync(fresh)) == counts(run)
+    assert _comparable(integration.id) == _comparable(fresh.id)
