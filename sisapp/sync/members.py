@@ -293,13 +293,17 @@ def _involved(conn, integration, excluded, today, dirty: Dirty, links: _Links) -
     inserts), so the last three need a scan of the integration's enrollments, probing
     the users and classes in temporary tables; a delta with none of them needs no scan.
     """
-    held = conn.execute(
-        select(SisEnrollment.class_id, SisEnrollment.user_id).where(
-            *_counted(conn, integration, excluded, today, scan=False),
-            SisEnrollment.sourced_id.in_(dirty.staged),
+    held = [
+        (c, u)
+        for c, u in conn.execute(
+            select(SisEnrollment.class_id, SisEnrollment.user_id).where(
+                *_counted(conn, integration, excluded, today, scan=False),
+                SisEnrollment.sourced_id.in_(dirty.staged),
+            )
         )
-    ).all()
-    lost = dirty.pairs - set(map(tuple, held))
+        if c is not None and u is not None  # (a SIS may leave either out)
+    ]
+    lost = dirty.pairs - set(held)
     links.load({u for _, u in held} | dirty.users)
     matched_now = {u for u in dirty.users if links.get(u)}
     probed = {u for _, u in lost} | matched_now
@@ -336,16 +340,16 @@ class _Links:
     """The matches the members step needs: every one when the caller has them, or
     those of the SIS users asked for, read from the stored links as needed."""
 
-    def __init__(self, conn, iid: int, known: dict | None) -> None:
-        self.conn, self.iid, self.known = conn, iid, known
-        self.read = known is not None
-        self.found: dict[str, tuple[int, str]] = dict(known or {})
+    def __init__(self, conn, iid: int, every: dict | None) -> None:
+        self.conn, self.iid = conn, iid
+        self.complete = every is not None
+        self.found: dict[str, tuple[int, str]] = every if every is not None else {}
         self.asked: set[str] = set()
 
-    def load(self, users: set[str]) -> None:
-        if self.read:
+    def load(self, users: set[str | None]) -> None:
+        if self.complete:
             return
-        missing = users - self.asked
+        missing = {u for u in users if u is not None} - self.asked
         self.asked |= missing
         self.found.update(_links_of(self.conn, self.iid, missing))
 

@@ -329,3 +329,28 @@ def test_a_changed_directory_matches_everybody(make_integration, sync, district)
     fresh = make_integration()
     assert counts(sync(fresh)) == counts(run)
     assert _comparable(integration.id) == _comparable(fresh.id)
+
+
+def test_delta_with_an_enrollment_missing_its_user(make_integration, sync, district, monkeypatch):  # fmt: skip
+    """A SIS can serve an enrollment without its user: a delta stages it, the members
+    step looks its sourcedId up after the merge and leaves it out, as a full sync does."""
+    from sisapp.sync import staging
+
+    integration = make_integration()
+    assert sync(integration).status is SyncStatus.SUCCEEDED
+    enrollment, other = [e for e in district.enrollments if e["status"] == "active"][:2]
+    real = staging.enrollment_row
+
+    def without_user(run_id, school_id, record, day):
+        row = real(run_id, school_id, record, day)
+        return row[:4] + (None,) + row[5:] if record.sourced_id == enrollment["sourcedId"] else row  # fmt: skip
+
+    monkeypatch.setattr(staging, "enrollment_row", without_user)
+    _stamped(district, lambda: [enrollment, other])
+    delta = sync(integration)
+    assert delta.status is SyncStatus.SUCCEEDED, delta.error_message
+    stored = select(SisEnrollment.user_id).where(SisEnrollment.integration_id == integration.id, SisEnrollment.sourced_id == enrollment["sourcedId"])  # fmt: skip
+    assert db.session.execute(stored).one() == (None,)
+    fresh = make_integration()
+    assert counts(sync(fresh)) == counts(delta)
+    assert _comparable(integration.id) == _comparable(fresh.id)
