@@ -105,7 +105,8 @@ def unmatched_page(
 ):
     """A pagination of the integration's unmatched SIS users (as of its last sync), by name.
 
-    The sync replaces the list as a whole, so the integration's rows are the newest run's.
+    Every sync leaves the whole list current (a delta replaces the rows of the users it
+    matched again, ``sisapp.sync.rematch``), so the integration's rows are the list.
     """
     model = UnmatchedUser
     query = (
