@@ -1,10 +1,10 @@
 """Many admins polling the live status fragment while a sync runs (issue 9's web target:
 the sync slows by less than 10%).
 
-    .venv/bin/python bench/web.py [--students 20000] [--pollers 200] [--database-url URL]
+    .venv/bin/python bench/web.py [--students 50000] [--pollers 200] [--database-url URL]
 
-Everything is real and on loopback: the app under gunicorn (the Procfile's 4 workers x
-4 threads, keep-alive 5 s), an RQ worker (`flask --app app worker --burst`) running the sync engine, Redis
+Everything is real and on loopback: the app under gunicorn (the Procfile's 2 workers x
+8 threads, keep-alive 5 s), an RQ worker (`flask --app app worker --burst`) running the sync engine, Redis
 (REDIS_URL, default 127.0.0.1:6379, on a queue of the script's own), the demo SIS in a
 child process (bench/sync.py) and SQLite, or PostgreSQL when --database-url names a
 server (the script creates databases of its own there and drops them at the end; it
@@ -12,8 +12,8 @@ never writes to the database named in the URL).
 
 The same full sync runs several times from the same starting database (a copy of a
 prepared template: device, admins, directory, integration): alone, and with N pollers
-(threads in this process, each with the session cookie of one of --admins signed-in
-admins) fetching /sis-integration/<id>/runs/<run_id>/status --interval seconds after
+(N keep-alive connections driven by one thread of this process, each with the session
+cookie of one of --admins signed-in admins) fetching /sis-integration/<id>/runs/<run_id>/status --interval seconds after
 the previous answer, as htmx's `load delay:2s` does, and stopping when the fragment stops
 asking to be polled (the run ended). With --control, also with N pollers of a static
 file (the HTTP load without the fragment's queries). Runs alternate alone/polled,
@@ -261,7 +261,7 @@ def show(result: Result, pollers: int, cores: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--students", type=int, default=20000)
+    parser.add_argument("--students", type=int, default=50000)
     parser.add_argument("--schools", type=int, default=None, help="default: students / 2000")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--pollers", type=int, default=200)
@@ -275,8 +275,8 @@ def main() -> None:
     parser.add_argument("--control", action="store_true",
                         help="also runs with pollers of a static file (no fragment queries)")  # fmt: skip
     parser.add_argument("--timeout", type=float, default=1800, help="limit for one sync")
-    parser.add_argument("--web-workers", type=int, default=4)
-    parser.add_argument("--web-threads", type=int, default=4)
+    parser.add_argument("--web-workers", type=int, default=2, help="as in the Procfile")
+    parser.add_argument("--web-threads", type=int, default=8, help="as in the Procfile")
     parser.add_argument("--keep-alive", type=int, default=5,
                         help="as in the Procfile (gunicorn's own 2 s races a 2 s poll: docs/performance.md)")  # fmt: skip
     parser.add_argument("--database-url", default=None,

@@ -5,14 +5,14 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from sisapp.auth import bp
 from sisapp.auth.forms import EmptyForm, LoginForm
-from sisapp.extensions import db, login_manager
+from sisapp.extensions import login_manager
 from sisapp.models import AdminUser
-from sisapp.services.accounts import authenticate
+from sisapp.services.accounts import admin_by_id, authenticate
 
 
 @login_manager.user_loader
 def load_user(user_id: str) -> AdminUser | None:
-    return db.session.get(AdminUser, int(user_id))
+    return admin_by_id(int(user_id)) if user_id.isdigit() else None
 
 
 def _safe_next(target: str | None) -> str:

@@ -2,7 +2,7 @@
 
 from functools import cache
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from sisapp.extensions import db
@@ -11,6 +11,15 @@ from sisapp.models import AdminUser, Device, Region
 
 class AccountError(ValueError):
     """A device or admin request that cannot be carried out; the message says why."""
+
+
+# Built once: every signed-in request loads its admin (the polled status fragment every
+# two seconds per open page), and Session.get builds its statement anew each time.
+_ADMIN_BY_ID = select(AdminUser).where(AdminUser.id == bindparam("admin_id"))
+
+
+def admin_by_id(admin_id: int) -> AdminUser | None:
+    return db.session.scalar(_ADMIN_BY_ID, {"admin_id": admin_id})
 
 
 def get_device_by_name(name: str) -> Device:

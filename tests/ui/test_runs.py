@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from datetime import timedelta
 
 from sqlalchemy import event, func, select
@@ -138,6 +139,30 @@ def test_cancel_a_running_run_keeps_polling(auth_client, integration, hx):
     db.session.refresh(run)
     assert run.cancel_requested and run.status == SyncStatus.RUNNING
     assert "Cancelling" in html and POLL in html and "cancel-sync" not in html
+
+
+def test_cancel_form_carries_its_token_only_without_javascript(auth_client, integration, hx):
+    """htmx sends the page's X-CSRFToken header, so the polled fragment signs no token of its
+    own; the page as first served (no JavaScript needed) has the field and cancels with it."""
+    run = make_run(integration, status=SyncStatus.RUNNING, finished_at=None)
+    status_url = f"/sis-integration/{integration.id}/runs/{run.id}/status"
+    polled = auth_client.get(status_url, headers={"HX-Request": "true"}).get_data(as_text=True)
+    assert 'data-testid="cancel-sync"' in polled and 'name="csrf_token"' not in polled
+
+    page = auth_client.get("/sis-integration/").get_data(as_text=True)
+    token = re.search(
+        r'action="/sis-integration/\d+/runs/\d+/cancel".*?name="csrf_token" value="([^"]+)"',
+        page,
+        re.S,
+    ).group(1)
+    without = auth_client.post(f"/sis-integration/{integration.id}/runs/{run.id}/cancel")
+    assert without.status_code == 400
+    answer = auth_client.post(
+        f"/sis-integration/{integration.id}/runs/{run.id}/cancel", data={"csrf_token": token}
+    )
+    assert answer.status_code == 302
+    db.session.refresh(run)
+    assert run.cancel_requested
 
 
 def _lines(run, count):
