@@ -147,6 +147,7 @@ class Result:
     cpu: dict
     busy: float
     fragments: str = ""
+    requests: int = 0
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
     reconnects: int = 0
@@ -224,6 +225,7 @@ def run_once(n: int, kind: str, args, context) -> Result:
     if polling:
         result.fragments = polling.summary()
         result.latencies = polling.latencies
+        result.requests = len(polling.latencies) + polling.failures
         result.errors = sum(polling.errors.values())
         result.reconnects = polling.reconnects
         if polling.budget_spent:
@@ -250,7 +252,7 @@ def show(result: Result, pollers: int, cores: int) -> None:
     cpu = ", ".join(f"{name} {seconds:.1f}" for name, seconds in result.cpu.items())
     print(f"       CPU s: {cpu}  (machine {result.busy / cores:.0%} busy)")
     if result.fragments:
-        print(f"       {result.fragments}")
+        print(f"       {result.fragments}; {_web_ms(result):.2f} ms of web CPU per request")
     if result.note:
         print(f"       NOTE: {result.note}")
     sys.stdout.flush()
@@ -338,6 +340,11 @@ def bench(args, sis, databases: Databases, children: Children, queue: str, workd
     summarise(results, args.pollers, len(kinds))
 
 
+def _web_ms(result: Result) -> float:
+    """gunicorn's CPU per answered request: what each poll costs the machine the sync runs on."""
+    return 1000 * result.cpu["web"] / result.requests if result.requests else float("nan")
+
+
 def summarise(results: list[Result], pollers: int, block: int) -> None:
     seconds = {
         kind: [r.run["seconds"] for r in results if r.kind == kind]
@@ -352,8 +359,10 @@ def summarise(results: list[Result], pollers: int, block: int) -> None:
     for kind in seconds:
         cpu = [r.cpu["worker"] for r in results if r.kind == kind]
         rest = [r.cpu["rest of machine"] for r in results if r.kind == kind]
+        web = [_web_ms(r) for r in results if r.kind == kind and r.requests]
+        per_request = f"; web CPU {statistics.median(web):.2f} ms per request" if web else ""
         print(f"  {KINDS[kind].format(pollers):<32} worker CPU median {statistics.median(cpu):5.1f} s; "
-              f"rest of machine {', '.join(f'{v:.1f}' for v in rest)} CPU s")  # fmt: skip
+              f"rest of machine {', '.join(f'{v:.1f}' for v in rest)} CPU s{per_request}")  # fmt: skip
     # Runs next to each other in time share the machine's other load: compare within
     # each block (alone, polled[, static]) first, then take the median over blocks.
     blocks = [results[i : i + block] for i in range(0, len(results), block)]

@@ -92,7 +92,8 @@ def test_web_bench_prints_its_figures():
         output,
         r"^run 1: sync alone +\d+\.\d s +succeeded",
         r"^run 2: sync with 5 pollers +\d+\.\d s +succeeded",
-        r"latency p50 \d+ ms, p99 \d+ ms",
+        r"latency p50 \d+ ms, p99 \d+ ms.*; \d+\.\d\d ms of web CPU per request",
+        r"with 5 pollers +worker CPU median .* web CPU \d+\.\d\d ms per request",
         r"^slowdown with 5 pollers: [+-]\d+\.\d%",
         r"^fragment latency \(all polled runs\): p50 \d+ ms, p99 \d+ ms, .* errors 0",
     )
