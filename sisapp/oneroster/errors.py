@@ -49,8 +49,8 @@ class ErrorCode(CodeTable):
     )
     URL_NOT_ALLOWED = (
         "OR101",
-        "The endpoint or token URL is not https, or resolves to a loopback, private, "
-        "link-local or reserved address.",
+        "The endpoint or token URL is not https, or resolves (or, when connecting, leads) "
+        "to a loopback, private, link-local or reserved address.",
         "Use the public https:// address of the SIS. Private addresses are only allowed "
         "when SISAPP_ALLOW_PRIVATE_SIS_URLS=1 (development).",
     )

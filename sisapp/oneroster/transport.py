@@ -8,7 +8,8 @@ request the current token.
 
 Redirects are followed by hand, only to the same host and after the URL safety check,
 so a redirect can neither carry credentials to another host nor reach the internal
-network.
+network; every connection is checked again on its socket (``public_only``), so neither
+can a DNS answer that changes after the check.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import orjson
 import requests
 
 from .errors import ErrorCode, OneRosterError, describe_error_body, redact
+from .public_only import AddressRefused, PublicOnlyAdapter
 from .settings import ConnectionSettings
 from .urls import check_url, path_of, resolve_link, same_origin
 
@@ -73,6 +75,9 @@ class Transport:
         except queue.Empty:
             session = requests.Session()
             session.trust_env = False  # no .netrc credentials or proxy surprises
+            if not self.settings.allow_private:
+                for prefix in ("https://", "http://"):
+                    session.mount(prefix, PublicOnlyAdapter())
             with self._lock:
                 self._all_sessions.append(session)
             return session
@@ -159,6 +164,14 @@ class Transport:
                     allow_redirects=False,
                 )
                 response.content  # noqa: B018 - read the body inside the error handling
+            except AddressRefused as exc:
+                raise OneRosterError(
+                    ErrorCode.URL_NOT_ALLOWED,
+                    f"The {label} host {exc.host} led to a {exc.reason} address "
+                    f"({exc.address}) when connecting, although its DNS answered a public one "
+                    "before; only public addresses are allowed. Check the host's DNS records.",
+                    path=path_of(url),
+                ) from None
             except requests.exceptions.SSLError as exc:
                 raise OneRosterError(
                     ErrorCode.TLS_ERROR,

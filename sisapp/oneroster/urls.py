@@ -7,8 +7,9 @@ at localhost services or at the internal network. So URLs must be https and reso
 to public addresses, unless the deployment explicitly allows private ones for
 development (the demo SIS runs on 127.0.0.1).
 
-Limitation: the check resolves the host itself, and ``requests`` resolves it again when
-connecting; a DNS server that changes its answer in between (rebinding) is not stopped.
+The check resolves the host itself, and urllib3 resolves it again when connecting; a
+DNS server that changes its answer in between (rebinding) is stopped by the connection
+classes of ``public_only``, which check the address the socket is connected to.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def resolve_link(current_url: str, link: str) -> str:
     return urljoin(current_url, link)
 
 
-def _refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+def refusal_reason(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     """Why an address is not allowed, or None when it is a public address."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
@@ -135,7 +136,7 @@ def check_url(
             raise OneRosterError(
                 ErrorCode.URL_NOT_ALLOWED, f"The host {host} resolved to an unusable address."
             ) from None
-        reason = _refused(address)
+        reason = refusal_reason(address)
         if reason:
             raise OneRosterError(
                 ErrorCode.URL_NOT_ALLOWED,
