@@ -110,25 +110,12 @@ class District:
 
         write_directory_csv(self.directory, path)
 
-    def expected_counts(
-        self,
-        classes: bool = True,
-        respect_enrolment_date: bool = False,
-        respect_academic_sessions: bool = False,
-        parents: str | None = None,
-        excluded_schools=(),
-    ) -> dict[str, int]:
-        """Sync Details counts a correct sync of this district must report."""
+    def expected_counts(self, **options) -> dict[str, int]:
+        """Sync Details counts a correct sync of this district must report (options as
+        ``expected.expected_counts`` takes them)."""
         from .expected import expected_counts
 
-        return expected_counts(
-            self,
-            classes=classes,
-            respect_enrolment_date=respect_enrolment_date,
-            respect_academic_sessions=respect_academic_sessions,
-            parents=parents,
-            excluded_schools=excluded_schools,
-        )
+        return expected_counts(self, **options)
 
     def write_expected_json(self, path) -> None:
         """Write the expected counts for every option combination as JSON."""
