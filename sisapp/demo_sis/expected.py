@@ -1,8 +1,8 @@
 """Expected Sync Details counts, computed from the generated records alone.
 
-This module restates issue 5's matching rules in the simplest code that can express them
-and imports nothing from the sync engine, so a test comparing the two catches a bug in
-either. Keep it boring: a clever shortcut here would hide the very mistakes it checks.
+This module restates the sync's rules (docs/sync-rules.md rules 1-5) in the simplest code
+that can express them and imports nothing from the sync engine, so a test comparing the
+two catches a bug in either. Keep it boring: a clever shortcut here would hide the very mistakes it checks.
 """
 
 from __future__ import annotations
