@@ -2,7 +2,8 @@
 
 This module restates the sync's rules (docs/sync-rules.md rules 1-5) in the simplest code
 that can express them and imports nothing from the sync engine, so a test comparing the
-two catches a bug in either. Keep it boring: a clever shortcut here would hide the very mistakes it checks.
+two catches a bug in either. Keep it boring: a clever shortcut here would hide the very
+mistakes it checks.
 """
 
 from __future__ import annotations
