@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from rq.job import Job
+from rq_scheduler import Scheduler
 from sqlalchemy import select
 
 from sisapp import queue
@@ -16,6 +17,7 @@ from sisapp.scheduler import (
     catch_up,
     dispatch_id,
     dispatch_region,
+    enqueue_due,
     ensure_region_dispatches,
     make_scheduler,
     plan_settings,
@@ -64,6 +66,38 @@ def test_region_dispatches_have_fixed_ids_and_survive_a_restart(app, redis_conn)
     assert job.func_name == "sisapp.tasks.dispatch_region_job"
     assert job.args == ("us_nz", "2026-03-10T23:00:00+00:00")
     assert job.timeout == app.config["DISPATCH_JOB_TIMEOUT"]
+
+
+def test_a_dispatch_stored_by_the_old_jobs_module_is_rewritten(app, redis_conn):
+    """Upgrade: a schedule written before the tasks moved must not name sisapp.jobs."""
+    now = utc(2026, 3, 7, 12)
+    slot = utc(2026, 3, 10, 18)
+    scheduler = make_scheduler()
+    old = "sisapp.jobs.dispatch_region_job"
+    scheduler.enqueue_at(slot, old, "uk", slot.isoformat(), job_id=dispatch_id("uk", slot))
+    ensure_region_dispatches(scheduler, now)
+    job = Job.fetch(dispatch_id("uk", slot), connection=redis_conn)
+    assert job.func_name == "sisapp.tasks.dispatch_region_job"
+    assert job.args == ("uk", slot.isoformat())
+    assert scheduled_ids(scheduler)[dispatch_id("uk", slot)] == epoch(slot)
+
+
+def test_a_scheduler_moves_only_its_own_queues_jobs(app, redis_conn, queue_name):
+    """rq-scheduler keeps one schedule per Redis: another deployment's (or test
+    session's) due job stays where it is, and is not listed as ours."""
+    ours = make_scheduler()
+    other = Scheduler(queue_name=f"{queue_name}-other", connection=redis_conn)
+    due = utcnow() - timedelta(minutes=1)
+    theirs = f"sisapp-{queue_name}-other-dispatch"
+    other.enqueue_at(due, queue.DISPATCH_REGION_TASK, "uk", due.isoformat(), job_id=theirs)
+    _schedule(ours, due, dispatch_id("uk", due), queue.DISPATCH_REGION_TASK, "uk", "x")
+    try:
+        assert theirs not in scheduled_ids(ours)
+        assert enqueue_due(ours) == 1
+        assert queue.get_queue().job_ids == [dispatch_id("uk", due)]
+        assert theirs in scheduled_ids(other) and theirs in other
+    finally:
+        other.cancel(theirs)
 
 
 @pytest.mark.parametrize(
