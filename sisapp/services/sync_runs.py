@@ -14,17 +14,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 
+from flask import current_app
 from redis.exceptions import RedisError
+from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
+from rq.timeouts import JobTimeoutException
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.utils import import_string
 
-from sisapp import jobs
+from sisapp import queue
 from sisapp.extensions import db
 from sisapp.models import OneRosterIntegration, SyncLogLine, SyncRun, SyncStatus, SyncTrigger
 from sisapp.models.types import utcnow
+from sisapp.schedule.planner import PlanSettings, next_planned_start
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +87,7 @@ def recent_runs(integration: OneRosterIntegration, limit: int = 20) -> list[Sync
 
 def next_scheduled_sync(integration: OneRosterIntegration) -> datetime | None:
     """The UTC instant the planner gives this integration's next scheduled sync."""
-    from sisapp.schedule.planner import next_planned_start
-
-    return next_planned_start(integration)
+    return next_planned_start(integration, settings=PlanSettings.from_config(current_app.config))
 
 
 # -- request -------------------------------------------------------------------------------
@@ -116,7 +118,7 @@ def request_sync(
         db.session.add(run)
         try:
             db.session.flush()
-            run.job_id = jobs.new_sync_job_id(run.id)
+            run.job_id = queue.new_sync_job_id(run.id)
             db.session.commit()
         except IntegrityError:
             # Another process created the integration's run first: answer with that one.
@@ -132,7 +134,7 @@ def request_sync(
 
 def _enqueue(run: SyncRun) -> None:
     try:
-        jobs.enqueue_sync(run.id, run.job_id)
+        queue.enqueue_sync(run.id, run.job_id)
     except RedisError:
         log.exception("could not queue sync run %s", run.id)
         finish_run(
@@ -155,8 +157,6 @@ def execute_run(run_id: int) -> str | None:
     it raises, or returns with the run still active, the run is failed here so that the
     page never shows "running" for a job that is over.
     """
-    from rq.timeouts import JobTimeoutException
-
     run = db.session.get(SyncRun, run_id)
     if run is None or not run.status.is_active:
         log.info("sync run %s is not active; nothing to do", run_id)
@@ -164,7 +164,7 @@ def execute_run(run_id: int) -> str | None:
     if run.cancel_requested and run.status == SyncStatus.QUEUED:
         finish_run(run_id, SyncStatus.CANCELLED, message="Cancelled before it started.")
         return SyncStatus.CANCELLED.value
-    runner = import_string(str(jobs.setting("SYNC_RUNNER")).replace(":", "."))
+    runner = import_string(str(current_app.config["SYNC_RUNNER"]).replace(":", "."))
     try:
         with keeping_alive(run_id):
             runner(run_id, _environment())
@@ -202,9 +202,9 @@ def keeping_alive(run_id: int) -> Iterator[None]:
     for dead and kill it. The thread dies with the work-horse, so a killed worker still
     falls silent and is swept (see sync_sweep and `alive_at`).
     """
-    timeout = float(jobs.setting("SYNC_HEARTBEAT_TIMEOUT"))
+    timeout = float(current_app.config["SYNC_HEARTBEAT_TIMEOUT"])
     interval = max(0.2, min(30.0, timeout / 4))
-    connection, key = jobs.redis_connection(), jobs.alive_key(run_id)
+    connection, key = queue.redis_connection(), queue.alive_key(run_id)
     stop = threading.Event()
 
     def beat() -> None:
@@ -227,7 +227,7 @@ def keeping_alive(run_id: int) -> Iterator[None]:
 
 def alive_at(run_id: int) -> datetime | None:
     """When the run's work-horse last said it was alive (None: no stamp); may raise RedisError."""
-    value = jobs.redis_connection().get(jobs.alive_key(run_id))
+    value = queue.redis_connection().get(queue.alive_key(run_id))
     try:
         return datetime.fromtimestamp(float(value), UTC) if value else None
     except ValueError:
@@ -236,17 +236,15 @@ def alive_at(run_id: int) -> datetime | None:
 
 def _environment():
     """The sync engine's environment; SYNC_ENVIRONMENT="none" gives None (test runners)."""
-    path = jobs.setting("SYNC_ENVIRONMENT")
+    path = current_app.config["SYNC_ENVIRONMENT"]
     if str(path).lower() == "none":
         return None
-    from flask import current_app
-
     factory = import_string(str(path).replace(":", "."))
     return factory(current_app.config)
 
 
 def _timeout_message() -> str:
-    hours = int(jobs.setting("SYNC_JOB_TIMEOUT")) / 3600
+    hours = int(current_app.config["SYNC_JOB_TIMEOUT"]) / 3600
     return f"The sync ran longer than its time limit ({hours:g} h) and was stopped."
 
 
@@ -317,8 +315,8 @@ def cancel_run(run: SyncRun) -> SyncRun:
 
 def is_stuck(run: SyncRun, now: datetime) -> bool:
     """Past its time limit, or a cancel unanswered for longer than the grace period."""
-    limit = timedelta(seconds=int(jobs.setting("SYNC_JOB_TIMEOUT")))
-    grace = timedelta(seconds=int(jobs.setting("SYNC_CANCEL_GRACE")))
+    limit = timedelta(seconds=int(current_app.config["SYNC_JOB_TIMEOUT"]))
+    grace = timedelta(seconds=int(current_app.config["SYNC_CANCEL_GRACE"]))
     if run.started_at and now - run.started_at > limit:
         return True
     return bool(
@@ -335,10 +333,8 @@ def hard_stop(run: SyncRun, status: SyncStatus, code: str, message: str) -> bool
 def stop_job(job_id: str | None) -> None:
     if not job_id:
         return
-    from rq.command import send_stop_job_command
-
     try:
-        send_stop_job_command(jobs.redis_connection(), job_id)
+        send_stop_job_command(queue.redis_connection(), job_id)
     except (NoSuchJobError, InvalidJobOperation):
         pass  # not executing: nothing to kill
     except RedisError:
@@ -349,7 +345,7 @@ def _remove_job(job_id: str | None) -> None:
     if not job_id:
         return
     try:
-        job = Job.fetch(job_id, connection=jobs.redis_connection())
+        job = Job.fetch(job_id, connection=queue.redis_connection())
         job.delete(remove_from_queue=True)
     except NoSuchJobError:
         pass

@@ -25,13 +25,14 @@ a sweep racing a worker that finishes at the same moment never overwrites its re
 import logging
 from datetime import UTC, datetime, timedelta
 
+from flask import current_app
 from redis.exceptions import RedisError
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 from sqlalchemy import select
 
-from sisapp import jobs
+from sisapp import queue
 from sisapp.extensions import db
 from sisapp.models import SyncRun, SyncStatus
 from sisapp.models.types import utcnow
@@ -57,10 +58,10 @@ WORKER_LOST = (
 def sweep_dead_runs(now: datetime | None = None) -> list[SyncRun]:
     """End dead runs; returns the runs it ended. Does nothing while Redis is unreachable."""
     now = now or utcnow()
-    connection = jobs.redis_connection()
+    connection = queue.redis_connection()
     try:
         # Moves jobs whose worker vanished (registry entry expired) to "failed".
-        StartedJobRegistry(jobs.queue_name(), connection=connection).cleanup()
+        StartedJobRegistry(queue.queue_name(), connection=connection).cleanup()
     except RedisError:
         log.warning("sweep skipped: Redis unreachable")
         return []
@@ -98,7 +99,7 @@ def _sweep_one(run: SyncRun, job: Job | None, now: datetime, alive: datetime | N
 def _sweep_queued(
     run: SyncRun, job: Job | None, status: JobStatus | None, now: datetime, alive: datetime | None
 ) -> bool:
-    grace = timedelta(seconds=int(jobs.setting("SYNC_QUEUED_GRACE")))
+    grace = timedelta(seconds=int(current_app.config["SYNC_QUEUED_GRACE"]))
     if now - run.queued_at < grace:
         return False  # request_sync may still be putting it on the queue
     if status is None or status in _OVER:
@@ -137,7 +138,7 @@ def _sweep_running(
         return _end(run, SyncStatus.FAILED, JobErrorCode.WORKER_LOST, WORKER_LOST)
     if status in _OVER:
         return _end(run, SyncStatus.FAILED, JobErrorCode.WORKER_LOST, WORKER_LOST)
-    limit = timedelta(seconds=int(jobs.setting("SYNC_JOB_TIMEOUT")) + 60)
+    limit = timedelta(seconds=int(current_app.config["SYNC_JOB_TIMEOUT"]) + 60)
     if run.started_at and now - run.started_at > limit:
         return _end(run, SyncStatus.FAILED, JobErrorCode.TIMED_OUT, _timed_out(), stop=True)
     return _sweep_silent(run, now, since=alive)
@@ -145,7 +146,7 @@ def _sweep_running(
 
 def _sweep_silent(run: SyncRun, now: datetime, since: datetime | None = None) -> bool:
     """A run that has not written a heartbeat for SYNC_HEARTBEAT_TIMEOUT is dead."""
-    timeout = timedelta(seconds=int(jobs.setting("SYNC_HEARTBEAT_TIMEOUT")))
+    timeout = timedelta(seconds=int(current_app.config["SYNC_HEARTBEAT_TIMEOUT"]))
     last_sign = max(
         t for t in (run.heartbeat_at, run.started_at, run.queued_at, since) if t is not None
     )
@@ -155,7 +156,7 @@ def _sweep_silent(run: SyncRun, now: datetime, since: datetime | None = None) ->
 
 
 def _timed_out() -> str:
-    hours = int(jobs.setting("SYNC_JOB_TIMEOUT")) / 3600
+    hours = int(current_app.config["SYNC_JOB_TIMEOUT"]) / 3600
     return f"The sync ran longer than its time limit ({hours:g} h) and was stopped."
 
 

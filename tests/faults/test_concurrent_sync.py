@@ -10,7 +10,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from sisapp import jobs
+from sisapp import queue
 from sisapp.extensions import db
 from sisapp.models import SyncRun, SyncStatus
 from sisapp.services import sync_runs
@@ -62,9 +62,9 @@ def test_two_web_processes_pressing_sync_at_once_make_one_run(
         runs = db.session.scalars(select(SyncRun).order_by(SyncRun.id)).all()
         assert len(runs) == round_ + 1
         assert runs[-1].status is SyncStatus.QUEUED and str(runs[-1].id) == results[0][1]
-        assert jobs.get_queue().count == 1  # and one job
+        assert queue.get_queue().count == 1  # and one job
         sync_runs.cancel_run(runs[-1])
-        assert jobs.get_queue().count == 0
+        assert queue.get_queue().count == 0
     for proc in procs:
         _out, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err

@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from sisapp import jobs
+from sisapp import queue
 from sisapp.extensions import db
 from sisapp.models import SyncRun, SyncStatus
 from sisapp.models.types import utcnow
@@ -106,7 +106,7 @@ def own_redis(app, tmp_path):
     app.config["REDIS_URL"] = server.url  # this app and the workers it starts
     yield server
     server.stop()
-    jobs._connections.pop(server.url, None)
+    queue._connections.pop(server.url, None)
 
 
 def pages_answer(client, integration_id: int, run_id: int | None = None) -> None:
@@ -171,7 +171,7 @@ def test_redis_restarted_while_a_sync_runs(
     assert synced_data(integration.id) == synced_data(clean.id)
     assert sweep_dead_runs() == []
     again, created = sync_runs.request_sync(integration)  # the next Sync queues normally
-    assert created and jobs.get_queue().count == 1
+    assert created and queue.get_queue().count == 1
     sync_runs.cancel_run(again)
 
 
@@ -182,7 +182,7 @@ def test_redis_restarted_while_a_run_is_queued_fails_it_coded_after_the_grace(
     before = stored_state(integration.id)
     run, _ = sync_runs.request_sync(integration)
     own_redis.restart()  # its job is gone before any worker took it
-    assert jobs.get_queue().count == 0
+    assert queue.get_queue().count == 0
     assert sweep_dead_runs() == []  # request_sync may still be queueing it
     ended = sweep_dead_runs(utcnow() + timedelta(seconds=61))
     assert [r.id for r in ended] == [run.id]

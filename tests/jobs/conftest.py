@@ -2,7 +2,8 @@
 
 Workers are `flask --app app worker --burst` subprocesses in their own process groups,
 on the test's database (a file for SQLite, the session's database on PostgreSQL) and
-queue; teardown kills their groups and deletes every Redis key naming the queue.
+queue; teardown kills their groups, takes the queue's jobs off rq-scheduler's schedule and
+deletes every Redis key naming the queue.
 """
 
 import contextlib
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from redis import Redis
+from rq_scheduler import Scheduler
 
 from sisapp.extensions import db
 from sisapp.models import OneRosterIntegration, SisVendor
@@ -45,6 +47,10 @@ def app_config(queue_name, job_config):
 def redis_conn(queue_name):
     conn = Redis.from_url(TEST_REDIS_URL)
     yield conn
+    scheduler = Scheduler(connection=conn)  # one schedule for every queue on this Redis
+    for job in list(scheduler.get_jobs()):
+        if job.origin == queue_name:
+            scheduler.cancel(job)
     for key in conn.scan_iter(match=f"*{queue_name}*", count=1000):
         conn.delete(key)
     for key in conn.scan_iter(match=f"rq:job:sisapp-{queue_name}*", count=1000):

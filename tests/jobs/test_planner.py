@@ -120,7 +120,8 @@ def test_durations_come_from_the_history_before_the_day(app):
     _finished_run(seasoned, 999, cutoff - timedelta(days=1), SyncStatus.FAILED)
     _finished_run(seasoned, 999, cutoff + timedelta(hours=1))  # after the cutoff
     db.session.commit()
-    items = {i.integration_id: i for i in planner.load_items(cutoff)}
+    default = planner.PlanSettings.from_config(app.config).default_duration
+    items = {i.integration_id: i for i in planner.load_items(cutoff, default)}
     assert items[seasoned.id].duration == timedelta(minutes=45)  # median of the last five
     assert items[fresh.id].duration == timedelta(minutes=30)
     assert items[fresh.id].region == Region.AU

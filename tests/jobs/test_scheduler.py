@@ -4,20 +4,24 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from rq.job import Job
+from rq_scheduler import Scheduler
 from sqlalchemy import select
 
-from sisapp import jobs
+from sisapp import queue
 from sisapp.extensions import db
 from sisapp.models import Region, SyncRun, SyncStatus, SyncTrigger
 from sisapp.models.types import utcnow
 from sisapp.schedule import planner
-from sisapp.schedule.scheduler import (
+from sisapp.scheduler import (
     _schedule,
     catch_up,
     dispatch_id,
     dispatch_region,
+    enqueue_due,
     ensure_region_dispatches,
     make_scheduler,
+    plan_settings,
+    scheduled_ids,
     start_id,
 )
 from sisapp.services import sync_runs
@@ -31,6 +35,10 @@ def utc(*args) -> datetime:
 
 def epoch(dt: datetime) -> float:
     return float(int(dt.timestamp()))
+
+
+def next_start(integration, now):
+    return planner.next_planned_start(integration, now, settings=plan_settings())
 
 
 def scheduled_runs(slot):
@@ -47,17 +55,49 @@ def test_region_dispatches_have_fixed_ids_and_survive_a_restart(app, redis_conn)
     }
     first = make_scheduler()
     assert sorted(ensure_region_dispatches(first, now)) == sorted(expected)
-    assert first.scheduled_ids() == expected
+    assert scheduled_ids(first) == expected
 
     restarted = make_scheduler()  # a new process: same ids, nothing added, nothing lost
     ensure_region_dispatches(restarted, now)
     ensure_region_dispatches(restarted, now + timedelta(hours=1))
-    assert restarted.scheduled_ids() == expected
+    assert scheduled_ids(restarted) == expected
 
     job = Job.fetch(dispatch_id(Region.US_NZ, utc(2026, 3, 10, 23)), connection=redis_conn)
-    assert job.func_name == "sisapp.jobs.dispatch_region_job"
+    assert job.func_name == "sisapp.tasks.dispatch_region_job"
     assert job.args == ("us_nz", "2026-03-10T23:00:00+00:00")
     assert job.timeout == app.config["DISPATCH_JOB_TIMEOUT"]
+
+
+def test_a_dispatch_stored_by_the_old_jobs_module_is_rewritten(app, redis_conn):
+    """Upgrade: a schedule written before the tasks moved must not name sisapp.jobs."""
+    now = utc(2026, 3, 7, 12)
+    slot = utc(2026, 3, 10, 18)
+    scheduler = make_scheduler()
+    old = "sisapp.jobs.dispatch_region_job"
+    scheduler.enqueue_at(slot, old, "uk", slot.isoformat(), job_id=dispatch_id("uk", slot))
+    ensure_region_dispatches(scheduler, now)
+    job = Job.fetch(dispatch_id("uk", slot), connection=redis_conn)
+    assert job.func_name == "sisapp.tasks.dispatch_region_job"
+    assert job.args == ("uk", slot.isoformat())
+    assert scheduled_ids(scheduler)[dispatch_id("uk", slot)] == epoch(slot)
+
+
+def test_a_scheduler_moves_only_its_own_queues_jobs(app, redis_conn, queue_name):
+    """rq-scheduler keeps one schedule per Redis: another deployment's (or test
+    session's) due job stays where it is, and is not listed as ours."""
+    ours = make_scheduler()
+    other = Scheduler(queue_name=f"{queue_name}-other", connection=redis_conn)
+    due = utcnow() - timedelta(minutes=1)
+    theirs = f"sisapp-{queue_name}-other-dispatch"
+    other.enqueue_at(due, queue.DISPATCH_REGION_TASK, "uk", due.isoformat(), job_id=theirs)
+    _schedule(ours, due, dispatch_id("uk", due), queue.DISPATCH_REGION_TASK, "uk", "x")
+    try:
+        assert theirs not in scheduled_ids(ours)
+        assert enqueue_due(ours) == 1
+        assert queue.get_queue().job_ids == [dispatch_id("uk", due)]
+        assert theirs in scheduled_ids(other) and theirs in other
+    finally:
+        other.cancel(theirs)
 
 
 @pytest.mark.parametrize(
@@ -73,17 +113,17 @@ def test_each_dispatch_schedules_the_next_across_dst(app, redis_conn, start, chi
     ensure_region_dispatches(scheduler, start)
     fired: dict[str, list] = {r.value: [] for r in Region}
     for _ in range(12):
-        job_id, score = min(scheduler.scheduled_ids().items(), key=lambda kv: kv[1])
+        job_id, score = min(scheduled_ids(scheduler).items(), key=lambda kv: kv[1])
         region, slot_iso = Job.fetch(job_id, connection=redis_conn).args
         at = datetime.fromtimestamp(score, UTC)
         assert at == datetime.fromisoformat(slot_iso)
-        redis_conn.zrem(scheduler.scheduled_jobs_key, job_id)
+        scheduler.cancel(job_id)
         dispatch_region(region, at, now=at, scheduler=scheduler)
         fired[region].append(at)
     assert fired["us_nz"][:3] == chicago
     assert all((t.hour, t.minute) == (10, 0) for t in fired["au"])
     assert all((t.hour, t.minute) == (18, 0) for t in fired["uk"])
-    assert len(scheduler.scheduled_ids()) == 3  # exactly one pending dispatch per region
+    assert len(scheduled_ids(scheduler)) == 3  # exactly one pending dispatch per region
 
 
 @pytest.fixture
@@ -97,7 +137,7 @@ SLOT = utc(2026, 3, 10, 23)  # Tuesday 6 PM CDT
 
 
 def test_catch_up_after_downtime_starts_what_is_due_once(app, redis_conn, chicago_integrations):
-    plan = planner.day_plan(Region.US_NZ, SLOT)
+    plan = planner.day_plan(Region.US_NZ, SLOT, plan_settings())
     offsets = sorted(p.start - SLOT for p in plan.values())
     assert offsets == [timedelta(minutes=m) for m in (0, 0, 30, 30, 60, 60)]
 
@@ -110,14 +150,14 @@ def test_catch_up_after_downtime_starts_what_is_due_once(app, redis_conn, chicag
     assert {r.trigger for r in runs} == {SyncTrigger.SCHEDULED}
     assert all(plan[r.integration_id].start <= now for r in runs)
     later = [p for p in plan.values() if p.start > now]
-    pending = scheduler.scheduled_ids()
+    pending = scheduled_ids(scheduler)
     for p in later:
         assert pending[start_id(p.integration_id, SLOT)] == epoch(SLOT + timedelta(minutes=60))
     assert dispatch_id(Region.US_NZ, utc(2026, 3, 13, 23)) in pending
 
     assert catch_up(scheduler, now + timedelta(minutes=5)) == 0  # nothing twice
     assert len(scheduled_runs(SLOT)) == 4
-    assert scheduler.scheduled_ids() == pending
+    assert scheduled_ids(scheduler) == pending
     for run in runs:  # once they are over they still count as done for the slot
         sync_runs.finish_run(run.id, SyncStatus.SUCCEEDED)
     assert catch_up(scheduler, now + timedelta(minutes=10)) == 0
@@ -127,11 +167,11 @@ def test_catch_up_after_downtime_starts_what_is_due_once(app, redis_conn, chicag
 
 def test_a_manual_sync_neither_uses_nor_moves_the_slot(app, redis_conn, chicago_integrations):
     integration = chicago_integrations[0]
-    before = planner.next_planned_start(integration, SLOT - timedelta(days=1))
+    before = next_start(integration, SLOT - timedelta(days=1))
     manual, _ = sync_runs.request_sync(integration)
-    assert planner.next_planned_start(integration, SLOT - timedelta(hours=1)) == before
+    assert next_start(integration, SLOT - timedelta(hours=1)) == before
     scheduler = make_scheduler()
-    at = plan_start = planner.day_plan(Region.US_NZ, SLOT)[integration.id].start
+    at = plan_start = planner.day_plan(Region.US_NZ, SLOT, plan_settings())[integration.id].start
     catch_up(scheduler, at + timedelta(minutes=1))
     assert integration.id not in {r.integration_id for r in scheduled_runs(SLOT)}
     sync_runs.finish_run(manual.id, SyncStatus.SUCCEEDED)
@@ -141,11 +181,11 @@ def test_a_manual_sync_neither_uses_nor_moves_the_slot(app, redis_conn, chicago_
 
 def test_next_scheduled_sync_is_the_planned_instant(app, redis_conn, chicago_integrations):
     integration = chicago_integrations[0]
-    planned = planner.day_plan(Region.US_NZ, SLOT)[integration.id].start
-    assert planner.next_planned_start(integration, SLOT - timedelta(days=2)) == planned
-    assert planner.next_planned_start(integration, SLOT + timedelta(hours=3)) == planned
+    planned = planner.day_plan(Region.US_NZ, SLOT, plan_settings())[integration.id].start
+    assert next_start(integration, SLOT - timedelta(days=2)) == planned
+    assert next_start(integration, SLOT + timedelta(hours=3)) == planned
     sync_runs.request_sync(integration, SyncTrigger.SCHEDULED, scheduled_for=SLOT)
-    after = planner.next_planned_start(integration, SLOT + timedelta(hours=3))
+    after = next_start(integration, SLOT + timedelta(hours=3))
     assert after - planned == utc(2026, 3, 13, 23) - SLOT  # Friday's slot, same place
     now = utcnow()
     assert sync_runs.next_scheduled_sync(integration) > now - timedelta(days=1)
@@ -169,21 +209,21 @@ def test_rq_scheduler_fires_the_dispatch_and_a_worker_runs_it(app, processes, re
     slot = utcnow().replace(second=0, microsecond=0) - timedelta(minutes=1)
     scheduler = make_scheduler()
     _schedule(
-        scheduler, slot, dispatch_id("uk", slot), jobs.dispatch_region_job, "uk", slot.isoformat()
+        scheduler, slot, dispatch_id("uk", slot), queue.DISPATCH_REGION_TASK, "uk", slot.isoformat()
     )
 
     finish(processes.flask("scheduler", "--burst"))
-    assert dispatch_id("uk", slot) not in scheduler.scheduled_ids()
-    assert dispatch_id("uk", slot) in jobs.get_queue().job_ids
+    assert dispatch_id("uk", slot) not in scheduled_ids(scheduler)
+    assert dispatch_id("uk", slot) in queue.get_queue().job_ids
     finish(processes.worker())
 
     runs = scheduled_runs(slot)
     assert len(runs) == 2
     assert {r.status for r in runs} == {SyncStatus.SUCCEEDED}
     (waiting,) = {i.id for i in integrations} - {r.integration_id for r in runs}
-    pending = scheduler.scheduled_ids()
+    pending = scheduled_ids(scheduler)
     assert pending[start_id(waiting, slot)] == epoch(slot + timedelta(minutes=30))
     assert len(pending) == 4  # the waiting start and each region's next dispatch
 
     finish(processes.flask("scheduler", "--burst"))  # a restart adds nothing
-    assert scheduler.scheduled_ids() == pending
+    assert scheduled_ids(scheduler) == pending

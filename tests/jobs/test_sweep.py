@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from rq.job import Job, JobStatus
 
-from sisapp import jobs
+from sisapp import queue
 from sisapp.extensions import db
 from sisapp.models import SyncRun, SyncStatus
 from sisapp.models.types import utcnow
@@ -59,7 +59,7 @@ def test_killed_work_horse_is_seen_through_its_failed_job(app, integration, proc
     wait_for(lambda: db.session.get(SyncRun, run.id).status == SyncStatus.RUNNING)
     sync_runs.stop_job(run.job_id)  # SIGKILLs the work-horse only
     finish(worker, timeout=30)
-    job = Job.fetch(run.job_id, connection=jobs.redis_connection())
+    job = Job.fetch(run.job_id, connection=queue.redis_connection())
     assert job.get_status() in (JobStatus.STOPPED, JobStatus.FAILED)
     assert [r.id for r in sweep_dead_runs()] == [run.id]
     assert (run.status, run.error_code) == (SyncStatus.FAILED, "JB301")
@@ -83,7 +83,7 @@ def test_a_queued_run_waiting_for_a_busy_worker_is_left_alone(app, integration, 
 
 def test_worker_start_sweeps_dead_runs(app, integration, processes):
     run, _ = sync_runs.request_sync(integration)
-    Job.fetch(run.job_id, connection=jobs.redis_connection()).delete()
+    Job.fetch(run.job_id, connection=queue.redis_connection()).delete()
     run.queued_at = utcnow() - timedelta(minutes=5)
     db.session.commit()
     out = finish(processes.worker())
@@ -94,7 +94,7 @@ def test_worker_start_sweeps_dead_runs(app, integration, processes):
 
 def test_sweep_command(app, integration, processes):
     run, _ = sync_runs.request_sync(integration)
-    Job.fetch(run.job_id, connection=jobs.redis_connection()).delete()
+    Job.fetch(run.job_id, connection=queue.redis_connection()).delete()
     run.queued_at = utcnow() - timedelta(minutes=5)
     db.session.commit()
     out = finish(processes.flask("sweep"))

@@ -6,7 +6,7 @@ import pytest
 from rq.job import Job
 from sqlalchemy import func, select
 
-from sisapp import jobs
+from sisapp import queue
 from sisapp.extensions import db
 from sisapp.models import DirectoryUser, SyncRun, SyncStatus, SyncTrigger, UserKind
 from sisapp.services import sync_runs
@@ -72,7 +72,7 @@ def test_a_second_request_answers_with_the_active_run(app, integration, redis_co
     second, created_again = sync_runs.request_sync(integration, SyncTrigger.CLI)
     assert created and not created_again
     assert second.id == first.id
-    assert jobs.get_queue().count == 1
+    assert queue.get_queue().count == 1
     assert db.session.scalar(select(func.count(SyncRun.id))) == 1
 
 
@@ -88,18 +88,18 @@ def test_two_processes_requesting_at_once_make_one_run(app, integration, process
         assert len({c[0] for c in created}) == 1
         db.session.rollback()
         assert db.session.scalar(select(func.count(SyncRun.id))) == round_ + 1
-        assert jobs.get_queue().count == 1
+        assert queue.get_queue().count == 1
         sync_runs.cancel_run(sync_runs.active_run(integration))
-        assert jobs.get_queue().count == 0
+        assert queue.get_queue().count == 0
 
 
 def test_cancel_of_a_queued_run_is_immediate_and_removes_its_job(app, integration, redis_conn):
     run, _ = sync_runs.request_sync(integration)
-    assert jobs.get_queue().count == 1
+    assert queue.get_queue().count == 1
     sync_runs.cancel_run(run)
     assert run.status == SyncStatus.CANCELLED and run.cancel_requested
     assert run.finished_at is not None
-    assert jobs.get_queue().count == 0
+    assert queue.get_queue().count == 0
     again, created = sync_runs.request_sync(integration)
     assert created and again.id != run.id
 

@@ -2,86 +2,115 @@
 
 rq-scheduler's cron reads cron strings in the scheduler process's own zone and cannot
 follow three regions' daylight saving, so each instant is computed with zoneinfo
-(`regional`) and scheduled with `enqueue_at` under a deterministic job id:
+(`schedule.regional`) and scheduled with `enqueue_at` under a deterministic job id:
 
-- `dispatch-<region>-<slot>` at the region's 6 PM: plans the day (`planner`), starts the
-  devices that are due and schedules `start-<integration>-<slot>` at each device's
-  planned start, then schedules the region's next slot (re-planned from fresh history).
+- `dispatch-<region>-<slot>` at the region's 6 PM: plans the day (`schedule.planner`),
+  starts the devices that are due and schedules `start-<integration>-<slot>` at each
+  device's planned start, then schedules the region's next slot (re-planned from fresh
+  history).
 - Restarting the scheduler re-adds the same ids: nothing is duplicated or lost.
 - A periodic catch-up dispatches every open window again (idempotent: a device's slot
   runs once, recorded as SyncRun.scheduled_for), so a scheduler (or Redis) that was down
   at 6 PM catches up when it returns, as long as the 24-hour window is still open.
 - The sweep of dead runs runs every SWEEP_INTERVAL.
 
-Keys are namespaced by queue name, so deployments (and test sessions) sharing one Redis
-never fire each other's jobs.
+rq-scheduler keeps one schedule for every queue on a Redis. Job ids carry the queue name,
+each job's origin is its queue, and this scheduler only reads and moves jobs of its own
+queue under a lock of its own queue, so deployments (and test sessions) sharing one Redis
+never fire each other's jobs. Only rq-scheduler's public API is used.
 """
 
 import logging
 import signal
 import time
-from datetime import datetime
+from contextlib import suppress
+from datetime import UTC, datetime
 
+from flask import current_app
+from redis.exceptions import LockError
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
 from rq_scheduler import Scheduler
-from rq_scheduler.utils import to_unix
 from sqlalchemy import select
 
-from sisapp import jobs
+from sisapp import queue
 from sisapp.extensions import db
 from sisapp.models import Device, OneRosterIntegration, Region, SyncRun, SyncTrigger
 from sisapp.models.types import utcnow
 from sisapp.schedule import planner, regional
+from sisapp.schedule.planner import PlanSettings
+from sisapp.services.sync_runs import request_sync
+from sisapp.services.sync_sweep import sweep_dead_runs
 
 log = logging.getLogger(__name__)
 
 
-class SisScheduler(Scheduler):
-    """rq-scheduler with its Redis keys namespaced by our queue name."""
-
-    def __init__(self, queue_name: str, connection, interval: int = 15):
-        super().__init__(queue_name=queue_name, connection=connection, interval=interval)
-        self.scheduled_jobs_key = f"rq:scheduler:scheduled_jobs:{queue_name}"
-        self.scheduler_lock_key = f"rq:scheduler_lock:{queue_name}"
-        self.redis_scheduler_namespace_prefix = f"rq:scheduler_instance:{queue_name}:"
-
-    def scheduled_ids(self) -> dict[str, float]:
-        """Job id -> UTC epoch of everything waiting to fire."""
-        rows = self.connection.zrange(self.scheduled_jobs_key, 0, -1, withscores=True)
-        return {job_id.decode(): score for job_id, score in rows}
+def make_scheduler(interval: int | None = None) -> Scheduler:
+    interval = int(interval or current_app.config["SCHEDULER_INTERVAL"])
+    return Scheduler(
+        queue_name=queue.queue_name(), connection=queue.redis_connection(), interval=interval
+    )
 
 
-def make_scheduler(interval: int | None = None) -> SisScheduler:
-    interval = int(interval or jobs.setting("SCHEDULER_INTERVAL"))
-    return SisScheduler(jobs.queue_name(), jobs.redis_connection(), interval)
+def plan_settings() -> PlanSettings:
+    return PlanSettings.from_config(current_app.config)
+
+
+def scheduled_ids(scheduler: Scheduler) -> dict[str, float]:
+    """Job id -> UTC epoch of everything of this queue waiting to fire."""
+    return {
+        job.id: at.replace(tzinfo=UTC).timestamp()
+        for job, at in scheduler.get_jobs(with_times=True)
+        if job.origin == scheduler.queue_name
+    }
+
+
+def enqueue_due(scheduler: Scheduler) -> int:
+    """Move this queue's due jobs onto it (not other queues': see the module docstring)."""
+    moved = 0
+    for job in scheduler.get_jobs_to_queue():
+        if job.origin == scheduler.queue_name:
+            scheduler.enqueue_job(job)
+            moved += 1
+    return moved
 
 
 def dispatch_id(region: Region | str, slot: datetime) -> str:
-    return jobs.job_id("dispatch", Region(region).value, jobs.slot_stamp(slot))
+    return queue.job_id("dispatch", Region(region).value, queue.slot_stamp(slot))
 
 
 def start_id(integration_id: int, slot: datetime) -> str:
-    return jobs.job_id("start", integration_id, jobs.slot_stamp(slot))
+    return queue.job_id("start", integration_id, queue.slot_stamp(slot))
 
 
-def _schedule(scheduler: SisScheduler, at: datetime, job_id: str, func, *args) -> bool:
-    """enqueue_at under a fixed id; moves an existing one to `at`. True if newly added."""
-    if job_id in scheduler:
-        scheduler.connection.zadd(scheduler.scheduled_jobs_key, {job_id: to_unix(at)})
-        return False
+def _schedule(scheduler: Scheduler, at: datetime, job_id: str, task: str, *args) -> bool:
+    """enqueue_at under a fixed id; moves an existing one to `at`. True if newly added.
+
+    A stored job that names another task path (an older release's) is written anew, so
+    an upgrade that moves a task never leaves the schedule pointing at a missing module.
+    """
+    known = job_id in scheduler
+    if known:
+        with suppress(NoSuchJobError):
+            job = Job.fetch(job_id, connection=scheduler.connection)
+            if job.func_name == task:
+                with suppress(ValueError):  # moved onto the queue meanwhile: it runs now
+                    scheduler.change_execution_time(job, at)
+                return False
     scheduler.enqueue_at(
         at,
-        func,
+        task,
         *args,
         job_id=job_id,
-        timeout=int(jobs.setting("DISPATCH_JOB_TIMEOUT")),
+        timeout=int(current_app.config["DISPATCH_JOB_TIMEOUT"]),
         job_result_ttl=86400,
         at_front=True,  # a few milliseconds of work: don't wait behind hours-long syncs
     )
-    return True
+    return not known
 
 
 def ensure_region_dispatches(
-    scheduler: SisScheduler | None = None, now: datetime | None = None
+    scheduler: Scheduler | None = None, now: datetime | None = None
 ) -> list[str]:
     """Schedule each region's next 6 PM dispatch (idempotent); returns the job ids."""
     scheduler = scheduler or make_scheduler()
@@ -91,7 +120,7 @@ def ensure_region_dispatches(
         slot = regional.next_slot(region, now)
         ids.append(dispatch_id(region, slot))
         _schedule(
-            scheduler, slot, ids[-1], jobs.dispatch_region_job, region.value, slot.isoformat()
+            scheduler, slot, ids[-1], queue.DISPATCH_REGION_TASK, region.value, slot.isoformat()
         )
     return ids
 
@@ -100,7 +129,7 @@ def dispatch_region(
     region: Region | str,
     slot: datetime,
     now: datetime | None = None,
-    scheduler: SisScheduler | None = None,
+    scheduler: Scheduler | None = None,
 ) -> int:
     """Start the region's due devices for `slot` and schedule the rest; returns runs started.
 
@@ -114,7 +143,7 @@ def dispatch_region(
         log.warning("%s window of %s closed before it was dispatched", region.value, slot)
     else:
         dispatched = _dispatched(slot)
-        for planned in planner.day_plan(region, slot).values():
+        for planned in planner.day_plan(region, slot, plan_settings()).values():
             if planned.region != region or planned.integration_id in dispatched:
                 continue
             if planned.start <= now:
@@ -124,7 +153,7 @@ def dispatch_region(
                     scheduler,
                     planned.start,
                     start_id(planned.integration_id, slot),
-                    jobs.start_scheduled_sync_job,
+                    queue.START_SCHEDULED_SYNC_TASK,
                     planned.integration_id,
                     slot.isoformat(),
                 )
@@ -140,8 +169,6 @@ def _dispatched(slot: datetime) -> set[int]:
 
 def start_scheduled_sync(integration_id: int, slot: datetime) -> int | None:
     """Queue the slot's run for one integration, once; returns the new run's id."""
-    from sisapp.services.sync_runs import request_sync
-
     integration = db.session.get(OneRosterIntegration, integration_id)
     if integration is None or planner.already_dispatched(integration_id, slot):
         return None
@@ -150,7 +177,7 @@ def start_scheduled_sync(integration_id: int, slot: datetime) -> int | None:
     return run.id if created else None
 
 
-def catch_up(scheduler: SisScheduler | None = None, now: datetime | None = None) -> int:
+def catch_up(scheduler: Scheduler | None = None, now: datetime | None = None) -> int:
     """Dispatch every region whose window is open now; returns runs started."""
     now = now or utcnow()
     started = 0
@@ -164,31 +191,33 @@ def catch_up(scheduler: SisScheduler | None = None, now: datetime | None = None)
 # -- the scheduler process -----------------------------------------------------------------
 
 
-def tick(scheduler: SisScheduler, now: datetime | None = None, *, catchup=True, sweep=True):
+def tick(scheduler: Scheduler, now: datetime | None = None, *, catchup=True, sweep=True):
     """One round of the scheduler loop (the caller holds the scheduler lock)."""
-    from sisapp.services.sync_sweep import sweep_dead_runs
-
     ensure_region_dispatches(scheduler, now)
     if catchup:
         catch_up(scheduler, now)
     if sweep:
         sweep_dead_runs(now)
-    scheduler.enqueue_jobs()
+    enqueue_due(scheduler)
 
 
 def run_scheduler(burst: bool = False, interval: int | None = None, echo=print) -> None:
-    """The `flask scheduler` loop: rq-scheduler's lock and moves, plus our planning."""
+    """The `flask scheduler` loop: rq-scheduler's moves, plus our planning and sweep."""
+    config = current_app.config
+    interval = int(interval or config["SCHEDULER_INTERVAL"])
     scheduler = make_scheduler(interval)
-    sweep_every = int(jobs.setting("SWEEP_INTERVAL"))
-    catchup_every = int(jobs.setting("CATCHUP_INTERVAL"))
+    sweep_every = int(config["SWEEP_INTERVAL"])
+    catchup_every = int(config["CATCHUP_INTERVAL"])
     last_sweep = last_catchup = float("-inf")
     signal.signal(signal.SIGTERM, _raise_exit)
     scheduler.register_birth()
-    echo(f"Scheduler on queue {scheduler.queue_name} (every {scheduler._interval} s)")
+    echo(f"Scheduler on queue {scheduler.queue_name} (every {interval} s)")
     try:
         while True:
             started = time.monotonic()
-            if scheduler.acquire_lock():
+            scheduler.heartbeat()
+            lock = scheduler.connection.lock(queue.scheduler_lock_key(), timeout=interval + 10)
+            if lock.acquire(blocking=False):
                 try:
                     # CATCHUP_INTERVAL <= 0 turns catch-up off (tests of the job path).
                     do_catchup = 0 < catchup_every <= started - last_catchup
@@ -200,11 +229,12 @@ def run_scheduler(burst: bool = False, interval: int | None = None, echo=print) 
                     log.exception("scheduler tick failed; trying again next round")
                     db.session.rollback()
                 finally:
-                    scheduler.remove_lock()
+                    with suppress(LockError):  # expired during a long round
+                        lock.release()
                     db.session.remove()
             if burst:
                 break
-            time.sleep(max(0.0, scheduler._interval - (time.monotonic() - started)))
+            time.sleep(max(0.0, interval - (time.monotonic() - started)))
     finally:
         scheduler.register_death()
 
@@ -216,6 +246,7 @@ def _raise_exit(*_):
 def show_rows(now: datetime | None = None) -> list[tuple]:
     """(device, integration, region, planned UTC, planned local) for `schedule show`."""
     now = now or utcnow()
+    settings = plan_settings()
     rows = []
     query = (
         select(OneRosterIntegration)
@@ -223,7 +254,7 @@ def show_rows(now: datetime | None = None) -> list[tuple]:
         .order_by(Device.region, Device.name, OneRosterIntegration.name)
     )
     for integration in db.session.scalars(query):
-        at = planner.next_planned_start(integration, now)
+        at = planner.next_planned_start(integration, now, settings=settings)
         region = integration.device.region
         local = at.astimezone(regional.zone(region)) if at else None
         rows.append((integration.device.name, integration.name, region, at, local))

@@ -1,0 +1,96 @@
+"""The queue: the Redis connection, the queue name, job ids, and putting a sync on the queue.
+
+Services call this module; it imports none of them. A job names its task (sisapp.tasks)
+by dotted path, so the queue need not import the tasks either. Every enqueue names an
+explicit timeout: RQ's default (180 s) would kill a four-hour sync.
+"""
+
+import re
+import uuid
+from datetime import datetime
+
+from flask import Flask, current_app
+from redis import Redis
+from rq import Queue
+
+# The RQ entry points, by the path a worker imports them from.
+RUN_SYNC_TASK = "sisapp.tasks.run_sync_job"
+DISPATCH_REGION_TASK = "sisapp.tasks.dispatch_region_job"
+START_SCHEDULED_SYNC_TASK = "sisapp.tasks.start_scheduled_sync_job"
+
+_connections: dict[str, Redis] = {}
+
+
+def _config(app: Flask | None):
+    return (app or current_app).config
+
+
+def _redis_url(app: Flask | None) -> str:
+    return _config(app).get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+
+
+def new_redis_connection(app: Flask | None = None) -> Redis:
+    """A Redis client with the configured timeouts, so a silent Redis fails fast."""
+    config = _config(app)
+    return Redis.from_url(
+        _redis_url(app),
+        socket_timeout=float(config["REDIS_SOCKET_TIMEOUT"]),
+        socket_connect_timeout=float(config["REDIS_SOCKET_CONNECT_TIMEOUT"]),
+        health_check_interval=int(config["REDIS_HEALTH_CHECK_INTERVAL"]),
+    )
+
+
+def redis_connection(app: Flask | None = None) -> Redis:
+    """The process's shared client for REDIS_URL (its pool is safe across threads)."""
+    url = _redis_url(app)
+    if url not in _connections:
+        _connections[url] = new_redis_connection(app)
+    return _connections[url]
+
+
+def queue_name(app: Flask | None = None) -> str:
+    return _config(app).get("RQ_QUEUE") or "sisapp-sync"
+
+
+def get_queue(app: Flask | None = None, connection: Redis | None = None) -> Queue:
+    return Queue(queue_name(app), connection=connection or redis_connection(app))
+
+
+def job_id(*parts) -> str:
+    """A deterministic RQ job id (RQ allows letters, digits, `_` and `-` only)."""
+    raw = "-".join(str(p) for p in ("sisapp", queue_name(), *parts))
+    return re.sub(r"[^A-Za-z0-9_-]", "_", raw)
+
+
+def slot_stamp(slot: datetime) -> str:
+    return slot.strftime("%Y%m%dT%H%MZ")
+
+
+def new_sync_job_id(run_id: int) -> str:
+    """Unique even if a rebuilt database hands out the same run id again."""
+    return job_id("run", run_id, uuid.uuid4().hex[:8])
+
+
+def alive_key(run_id: int) -> str:
+    """The Redis key a running sync's work-horse stamps while it lives (see sync_runs)."""
+    return job_id("alive", run_id)
+
+
+def scheduler_lock_key() -> str:
+    """The lock the `flask scheduler` processes of one queue share (one acts per round)."""
+    return f"rq:scheduler_lock:{queue_name()}"
+
+
+def enqueue_sync(run_id: int, job_id_: str | None = None) -> str:
+    """Put run `run_id` on the queue; returns the job id (also stored on the run)."""
+    config = _config(None)
+    job = get_queue().enqueue(
+        RUN_SYNC_TASK,
+        run_id,
+        job_id=job_id_ or new_sync_job_id(run_id),
+        job_timeout=int(config["SYNC_JOB_TIMEOUT"]),
+        result_ttl=int(config["SYNC_RESULT_TTL"]),
+        failure_ttl=int(config["SYNC_FAILURE_TTL"]),
+        description=f"sync run {run_id}",
+    )
+    return job.id

@@ -1,0 +1,56 @@
+"""RQ entry points: take ids, open an app context on the worker's app, call a service.
+
+Jobs take ids, never ORM objects: a job may run hours later on another machine, and the
+database row (not the pickled job) is the record of a run. sisapp.queue names these
+functions by dotted path; keep their names and arguments stable while jobs may be queued.
+"""
+
+from datetime import datetime
+
+from flask import Flask
+
+from sisapp import create_app, scheduler
+from sisapp.extensions import db
+from sisapp.services.sync_runs import execute_run
+
+_worker_app: Flask | None = None
+
+
+def set_worker_app(app: Flask) -> None:
+    """Let jobs reuse the app of the `flask worker` process that forks them."""
+    global _worker_app
+    _worker_app = app
+
+
+def worker_app() -> Flask:
+    """The app for this worker process: created once (under `rq worker`) and cached."""
+    global _worker_app
+    if _worker_app is None:
+        _worker_app = create_app()
+    return _worker_app
+
+
+def _in_app(fn, *args):
+    app = worker_app()
+    with app.app_context():
+        # The work-horse is a fork: never reuse the parent's pooled connections.
+        db.engine.dispose(close=False)
+        try:
+            return fn(*args)
+        finally:
+            db.session.remove()
+
+
+def run_sync_job(run_id: int) -> str:
+    """Run one queued SyncRun to its end; returns its final status."""
+    return _in_app(execute_run, run_id)
+
+
+def dispatch_region_job(region: str, slot_iso: str) -> int:
+    """A region's Tue/Fri 6 PM: plan its devices and start or schedule each."""
+    return _in_app(scheduler.dispatch_region, region, datetime.fromisoformat(slot_iso))
+
+
+def start_scheduled_sync_job(integration_id: int, slot_iso: str) -> int | None:
+    """One device's planned start inside its region's window."""
+    return _in_app(scheduler.start_scheduled_sync, integration_id, datetime.fromisoformat(slot_iso))
