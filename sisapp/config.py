@@ -42,6 +42,8 @@ SYNC_RUNNER = "sisapp.sync:run_sync"
 SYNC_ENVIRONMENT = "sisapp.sync:sync_environment_from_config"
 DISPATCH_JOB_TIMEOUT = 900
 SCHEDULER_INTERVAL = 15
+# The longest wait between tries while Redis is unreachable (the scheduler backs off up to it).
+REDIS_OUTAGE_BACKOFF_CAP = 30
 SWEEP_INTERVAL = 60
 CATCHUP_INTERVAL = 300
 

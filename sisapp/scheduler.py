@@ -27,7 +27,8 @@ from contextlib import suppress
 from datetime import UTC, datetime
 
 from flask import current_app
-from redis.exceptions import LockError
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import LockError, RedisError
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq_scheduler import Scheduler
@@ -202,41 +203,90 @@ def tick(scheduler: Scheduler, now: datetime | None = None, *, catchup=True, swe
 
 
 def run_scheduler(burst: bool = False, interval: int | None = None, echo=print) -> None:
-    """The `flask scheduler` loop: rq-scheduler's moves, plus our planning and sweep."""
+    """The `flask scheduler` loop: rq-scheduler's moves, plus our planning and sweep.
+
+    A Redis outage does not end it: each round that meets one waits a growing back-off
+    (redis-py's) and tries again, and the log says when Redis is gone and when it is back.
+    """
     config = current_app.config
     interval = int(interval or config["SCHEDULER_INTERVAL"])
     scheduler = make_scheduler(interval)
     sweep_every = int(config["SWEEP_INTERVAL"])
     catchup_every = int(config["CATCHUP_INTERVAL"])
-    last_sweep = last_catchup = float("-inf")
+    last = {"sweep": float("-inf"), "catchup": float("-inf")}
+    outage = RedisOutage(cap=float(config["REDIS_OUTAGE_BACKOFF_CAP"]))
     signal.signal(signal.SIGTERM, _raise_exit)
-    scheduler.register_birth()
     echo(f"Scheduler on queue {scheduler.queue_name} (every {interval} s)")
     try:
         while True:
             started = time.monotonic()
-            scheduler.heartbeat()
-            lock = scheduler.connection.lock(queue.scheduler_lock_key(), timeout=interval + 10)
-            if lock.acquire(blocking=False):
-                try:
-                    # CATCHUP_INTERVAL <= 0 turns catch-up off (tests of the job path).
-                    do_catchup = 0 < catchup_every <= started - last_catchup
-                    do_sweep = started - last_sweep >= sweep_every
-                    tick(scheduler, catchup=do_catchup, sweep=do_sweep)
-                    last_catchup = started if do_catchup else last_catchup
-                    last_sweep = started if do_sweep else last_sweep
-                except Exception:
-                    log.exception("scheduler tick failed; trying again next round")
-                    db.session.rollback()
-                finally:
-                    with suppress(LockError):  # expired during a long round
-                        lock.release()
-                    db.session.remove()
+            try:
+                if not outage.registered:
+                    with suppress(ValueError):  # still registered: Redis kept its keys
+                        scheduler.register_birth()
+                    outage.registered = True
+                _round(scheduler, interval, started, sweep_every, catchup_every, last)
+                outage.ended()
+            except RedisError as exc:
+                db.session.rollback()
+                time.sleep(outage.failed(exc))
+                continue
             if burst:
                 break
             time.sleep(max(0.0, interval - (time.monotonic() - started)))
     finally:
-        scheduler.register_death()
+        with suppress(RedisError, ValueError):
+            scheduler.register_death()
+
+
+def _round(scheduler: Scheduler, interval: int, started, sweep_every, catchup_every, last):
+    """One heartbeat and, under the queue's lock, one tick; RedisError goes to the caller."""
+    scheduler.heartbeat()
+    lock = scheduler.connection.lock(queue.scheduler_lock_key(), timeout=interval + 10)
+    if not lock.acquire(blocking=False):
+        return
+    try:
+        # CATCHUP_INTERVAL <= 0 turns catch-up off (tests of the job path).
+        do_catchup = 0 < catchup_every <= started - last["catchup"]
+        do_sweep = started - last["sweep"] >= sweep_every
+        tick(scheduler, catchup=do_catchup, sweep=do_sweep)
+        last["catchup"] = started if do_catchup else last["catchup"]
+        last["sweep"] = started if do_sweep else last["sweep"]
+    except RedisError:
+        raise
+    except Exception:
+        log.exception("scheduler tick failed; trying again next round")
+        db.session.rollback()
+    finally:
+        with suppress(LockError, RedisError):  # expired during a long round, or Redis gone
+            lock.release()
+        db.session.remove()
+
+
+class RedisOutage:
+    """Back-off and log lines while Redis is unreachable (one warning per outage)."""
+
+    def __init__(self, cap: float):
+        self.backoff = ExponentialBackoff(cap=cap, base=1)
+        self.failures = 0
+        self.since: float | None = None
+        self.registered = False
+
+    def failed(self, exc: Exception) -> float:
+        self.failures += 1
+        wait = self.backoff.compute(self.failures)
+        if self.since is None:
+            self.since = time.monotonic()
+            self.registered = False  # a Redis that restarts empty forgets the scheduler
+            log.warning("Redis is unreachable (%s); retrying with back-off", type(exc).__name__)
+        else:
+            log.info("Redis still unreachable; next try in %.0f s", wait)
+        return wait
+
+    def ended(self) -> None:
+        if self.since is not None:
+            log.warning("Redis is reachable again after %.0f s", time.monotonic() - self.since)
+        self.failures, self.since = 0, None
 
 
 def _raise_exit(*_):

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import select
 
 import tests.jobs.conftest as job_fixtures
+from sisapp import queue
 from sisapp.demo_sis import DemoSISServer, DistrictSpec, generate_district
 from sisapp.extensions import db
 from sisapp.keys import SecretBox
@@ -26,6 +27,7 @@ from sisapp.services.directory import import_directory_csv
 from sisapp.services.integrations import IntegrationData, create_integration
 from sisapp.services.sync_sweep import sweep_dead_runs
 from sisapp.sync import SyncEnvironment, run_sync
+from tests.helpers.redis_server import RedisServer
 from tests.sync.conftest import counts, leftover_stage_tables, snapshot
 
 CLIENT_ID, CLIENT_SECRET = "fault-client", "fault-secret-5Kq9-never-shown"
@@ -233,3 +235,13 @@ def processes(app, tmp_path, redis_conn, queue_name):
     for member in redis_conn.smembers("rq:workers"):
         if queue_name.encode() in member:
             redis_conn.srem("rq:workers", member)
+
+
+@pytest.fixture
+def own_redis(app, tmp_path):
+    server = RedisServer(tmp_path)
+    server.start()
+    app.config["REDIS_URL"] = server.url  # this app and the workers it starts
+    yield server
+    server.stop()
+    queue._connections.pop(server.url, None)
