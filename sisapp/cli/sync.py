@@ -4,7 +4,8 @@ A contract (issue 5): a progress line while it runs (on stderr), then the Sync D
 with ``--json`` one JSON object on the last line of stdout with the keys ``status``,
 ``unmatched_users``, ``matched_students``, ``matched_teachers``, ``imported_classes``,
 ``parents``, ``error_code``, ``message``. Exit 0 succeeded, 1 partial, 2 failed (or
-cancelled, or not run at all).
+cancelled, or no such integration), 3 refused: another sync of the integration is queued
+or running (status ``refused``; nothing was run).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from sisapp.extensions import db
 from sisapp.models import OneRosterIntegration, SyncRun, SyncStatus, SyncTrigger
@@ -24,15 +26,27 @@ sync_cli = AppGroup("sync", help="Run syncs of OneRoster integrations.")
 
 EXIT_CODES = {SyncStatus.SUCCEEDED: 0, SyncStatus.PARTIAL: 1}
 EXIT_FAILED = 2
+EXIT_REFUSED = 3
 DETAIL_KEYS = ("unmatched_users", "matched_students", "matched_teachers", "imported_classes", "parents")  # fmt: skip
 
 
-def _fail(message: str, as_json: bool) -> None:
+def _fail(message: str, as_json: bool, status: str = "failed", code: int = EXIT_FAILED) -> None:
     click.echo(f"Error: {message}", err=True)
     if as_json:
         keys = ("status", *DETAIL_KEYS, "error_code", "message")
-        click.echo(json.dumps({**dict.fromkeys(keys), "status": "failed", "message": message}))
-    click.get_current_context().exit(EXIT_FAILED)
+        click.echo(json.dumps({**dict.fromkeys(keys), "status": status, "message": message}))
+    click.get_current_context().exit(code)
+
+
+def _refuse(integration_id: int, as_json: bool) -> None:
+    active = db.session.scalar(
+        select(SyncRun.id).where(
+            SyncRun.integration_id == integration_id,
+            SyncRun.status.in_([SyncStatus.QUEUED, SyncStatus.RUNNING]),
+        )
+    )
+    message = f"A sync of this integration is already queued or running (run {active})."
+    _fail(message, as_json, "refused", EXIT_REFUSED)
 
 
 @sync_cli.command("run")
@@ -44,14 +58,6 @@ def sync_run(integration_id: int, full: bool, as_json: bool) -> None:
     integration = db.session.get(OneRosterIntegration, integration_id)
     if integration is None:
         return _fail(f"No integration with id {integration_id}.", as_json)
-    active = db.session.scalar(
-        select(SyncRun.id).where(
-            SyncRun.integration_id == integration_id,
-            SyncRun.status.in_([SyncStatus.QUEUED, SyncStatus.RUNNING]),
-        )
-    )
-    if active is not None:
-        return _fail(f"A sync of this integration is already queued or running (run {active}).", as_json)  # fmt: skip
     run = SyncRun(
         integration_id=integration.id,
         device_id=integration.device_id,
@@ -59,7 +65,11 @@ def sync_run(integration_id: int, full: bool, as_json: bool) -> None:
         full=full,
     )
     db.session.add(run)
-    db.session.commit()
+    try:  # one active run per integration: the partial unique index decides every race
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        return _refuse(integration_id, as_json)
 
     def progress(state: dict) -> None:
         line = f"{state['phase']}: step {state['progress_done']}/{state['progress_total']}, {state['records_read']} records"  # fmt: skip
