@@ -117,9 +117,16 @@ def max_concurrency(planned: list[PlannedSync]) -> int:
 # -- from the database ---------------------------------------------------------------------
 
 
-def load_items(cutoff: datetime, default: timedelta) -> list[PlanItem]:
+def load_items(
+    cutoff: datetime, default: timedelta, opens: Mapping[Region, datetime] | None = None
+) -> list[PlanItem]:
     """Every integration with its estimated duration from runs finished before `cutoff`
-    (`default` for one without history)."""
+    (`default` for one without history).
+
+    With `opens` (each region's window opening), an integration created after its
+    region's window opened is left out: its first sync is the admin's, and the schedule
+    takes it from the next window, never in the middle of a school day.
+    """
     rank = (
         func.row_number()
         .over(partition_by=SyncRun.integration_id, order_by=SyncRun.finished_at.desc())
@@ -143,13 +150,17 @@ def load_items(cutoff: datetime, default: timedelta) -> list[PlanItem]:
     for integration_id, started, finished in rows:
         history.setdefault(integration_id, []).append((finished - started).total_seconds())
     integrations = db.session.execute(
-        select(OneRosterIntegration.id, OneRosterIntegration.device_id, Device.region).join(
-            Device, Device.id == OneRosterIntegration.device_id
-        )
+        select(
+            OneRosterIntegration.id,
+            OneRosterIntegration.device_id,
+            Device.region,
+            OneRosterIntegration.created_at,
+        ).join(Device, Device.id == OneRosterIntegration.device_id)
     )
     return [
         PlanItem(i, d, Region(r), estimate_duration(history.get(i, []), default))
-        for i, d, r in integrations
+        for i, d, r, created in integrations
+        if opens is None or created is None or created < opens[Region(r)]
     ]
 
 
@@ -171,7 +182,7 @@ def day_plan(
     cached = _cache.get(key)
     if cached and _time.monotonic() - cached[0] < CACHE_SECONDS:
         return cached[1]
-    items = load_items(cutoff, settings.default_duration)
+    items = load_items(cutoff, settings.default_duration, windows)
     result = {p.integration_id: p for p in plan(items, windows, settings.capacity)}
     if len(_cache) > 16:
         _cache.clear()

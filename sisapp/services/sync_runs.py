@@ -85,9 +85,15 @@ def recent_runs(integration: OneRosterIntegration, limit: int = 20) -> list[Sync
     )
 
 
-def next_scheduled_sync(integration: OneRosterIntegration) -> datetime | None:
-    """The UTC instant the planner gives this integration's next scheduled sync."""
-    return next_planned_start(integration, settings=PlanSettings.from_config(current_app.config))
+def next_scheduled_sync(
+    integration: OneRosterIntegration, now: datetime | None = None
+) -> datetime | None:
+    """The UTC instant the planner gives this integration's next scheduled sync; a planned
+    start that has passed without starting yet (the catch-up is about to) shows as now."""
+    now = now or utcnow()
+    settings = PlanSettings.from_config(current_app.config)
+    planned = next_planned_start(integration, now, settings=settings)
+    return max(planned, now) if planned else None
 
 
 # -- request -------------------------------------------------------------------------------

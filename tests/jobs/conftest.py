@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -183,8 +184,15 @@ def wait_for(predicate, timeout: float = 30, interval: float = 0.1):
     raise AssertionError("timed out waiting")
 
 
-def make_integration(device, name: str = "District SIS") -> OneRosterIntegration:
+# Before every window the tests plan: the schedule leaves out integrations added later.
+LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
+
+
+def make_integration(
+    device, name: str = "District SIS", created_at: datetime = LONG_AGO
+) -> OneRosterIntegration:
     integration = OneRosterIntegration(
+        created_at=created_at,
         device_id=device.id,
         name=name,
         sis_vendor=SisVendor.OTHER,

@@ -191,6 +191,30 @@ def test_next_scheduled_sync_is_the_planned_instant(app, redis_conn, chicago_int
     assert sync_runs.next_scheduled_sync(integration) > now - timedelta(days=1)
 
 
+def test_an_integration_added_while_its_window_is_open_waits_for_the_next(
+    app, redis_conn, chicago_integrations
+):
+    device = chicago_integrations[0].device
+    now = SLOT + timedelta(hours=2)  # 8 PM on a school night: the window is open
+    late = make_integration(device, "Added at 8 PM", created_at=now)
+    scheduler = make_scheduler()
+    assert catch_up(scheduler, now + timedelta(minutes=5)) == 6  # the others, not it
+    assert late.id not in {r.integration_id for r in scheduled_runs(SLOT)}
+    friday = utc(2026, 3, 13, 23)
+    assert friday <= next_start(late, now) < friday + timedelta(days=1)
+    assert sync_runs.next_scheduled_sync(late, now) == next_start(late, now)
+    assert start_id(late.id, SLOT) not in scheduled_ids(scheduler)
+
+
+def test_a_planned_start_that_has_passed_shows_as_now_not_in_the_past(
+    app, redis_conn, chicago_integrations
+):
+    integration = chicago_integrations[0]
+    now = SLOT + timedelta(hours=3)  # planned at 6 PM, not started yet (scheduler down)
+    assert next_start(integration, now) < now
+    assert sync_runs.next_scheduled_sync(integration, now) == now
+
+
 def test_schedule_show_prints_utc_and_region_time(app, redis_conn, chicago_integrations):
     result = app.test_cli_runner().invoke(args=["schedule", "show"])
     assert result.exit_code == 0, result.output
