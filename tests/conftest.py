@@ -28,6 +28,17 @@ from sisapp.models import AdminUser, Device, Region  # noqa: E402
 PASSWORD = "correct-horse-battery"
 
 
+BROWSER_TESTS = Path(__file__).resolve().parent / "browser"
+
+
+def pytest_collection_modifyitems(items):
+    """Mark every test under tests/browser (a conftest's pytestmark marks nothing), so
+    `pytest -m "not browser"` runs the suite without Chromium."""
+    for item in items:
+        if BROWSER_TESTS in Path(item.path).parents:
+            item.add_marker(pytest.mark.browser)
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory):
     base = os.environ.get("SISAPP_TEST_DATABASE_URL")

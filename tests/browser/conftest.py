@@ -31,8 +31,6 @@ from tests.conftest import (
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(os.environ.get("SISAPP_TEST_ARTIFACTS", "test-artifacts")) / "screenshots"
 
-pytestmark = pytest.mark.browser
-
 if not Path(CHROMIUM).exists():  # pragma: no cover - CI installs it
     pytest.skip(
         "Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True
