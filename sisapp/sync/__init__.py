@@ -1,6 +1,8 @@
-"""Read a SIS through the OneRoster client and attach what it holds to the device's
-directory users, as a pipeline of steps (``engine``): read -> mirror -> match -> derive
--> record. Knows no Flask and no service; uses ``db`` inside an app context.
+"""Sync a SIS into School Manager: read, mirror, match, derive, record (``engine``).
+
+It reads the SIS through the OneRoster client and attaches what it holds to the
+device's directory users. Knows no Flask and no service; uses ``db`` inside an app
+context.
 
 Jobs and the CLI call ``run_sync(run_id, sync_environment_from_config(app.config))``.
 """

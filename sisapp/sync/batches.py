@@ -1,4 +1,4 @@
-"""Lists cut into batches, so that no statement binds more parameters than a database takes."""
+"""Cut lists into batches, so no statement binds more parameters than a database takes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every difference between SQLite and PostgreSQL the sync relies on, each behind a name.
+"""Hold every difference between SQLite and PostgreSQL the sync relies on, each named.
 
 The other steps say what they want (a bulk insert, an upsert, a scan, statistics); this
 module says how each database does it cheaply. SQLite is the usual single-server

@@ -1,4 +1,4 @@
-"""What a sync needs from outside: the app's settings and the SIS connection of an integration.
+"""Give a sync what it needs from outside: the app's settings, the SIS connection.
 
 Jobs and the CLI build a ``SyncEnvironment`` from the app config
 (``sync_environment_from_config``); tests and the bench build one directly. The

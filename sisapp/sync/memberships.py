@@ -226,7 +226,7 @@ def _store_changed_members(conn, integration, excluded, today, dirty: Dirty) -> 
     The enrollments involved are found in SQL (``_involved``) and mapped to classrooms
     and matches here; the stored rows are read by an indexed lookup. Joins would leave
     the plan to statistics that the temporary tables (and, right after a full sync, the
-    mirror) lack: PostgreSQL took seconds on such a plan.
+    mirror) lack, and PostgreSQL picks slow plans without them.
     """
     rooms = dict(conn.execute(select(Classroom.sis_sourced_id, Classroom.id).where(Classroom.integration_id == integration.id)).all())  # fmt: skip
     links = _Links(conn, integration.id, dirty.links)

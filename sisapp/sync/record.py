@@ -1,5 +1,4 @@
-"""Record a sync on its run row as the admin pages see it: claim, progress, heartbeat,
-log, and how the run ended.
+"""Record a sync on its run row: the claim, progress, heartbeat, log and how it ended.
 
 Progress writes go through their own short transactions on a separate connection, never the
 sync's data transaction, so the page sees progress while the sync reads, and a rolled
@@ -21,6 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import DBAPIError
@@ -81,27 +81,23 @@ class RunLog:
             conn.execute(insert(SyncLogLine), rows)
 
 
+@dataclass(eq=False)
 class RunRecorder:
     """Progress, heartbeat, cancel checks and log flushes for one run."""
 
-    def __init__(
-        self,
-        run_id: int,
-        log: RunLog,
-        interval: float = 1.0,
-        on_progress: Callable[[dict], None] | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.run_id = run_id
-        self.log = log
-        self.interval = interval
-        self.on_progress = on_progress
-        self.clock = clock
-        self.phase = "starting"
-        self.done = 0
-        self.total = 0
-        self.records = 0
-        self.paused = False  # while the apply transaction holds SQLite's write lock
+    run_id: int
+    log: RunLog
+    interval: float = 1.0
+    on_progress: Callable[[dict], None] | None = None
+    clock: Callable[[], float] = time.monotonic
+    phase: str = field(default="starting", init=False)
+    done: int = field(default=0, init=False)
+    total: int = field(default=0, init=False)
+    records: int = field(default=0, init=False)
+    # True while the apply transaction keeps other writers out (SQLite's write lock).
+    paused: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
         self._last_write = float("-inf")
         self._last_cancel_check = float("-inf")
         self._cancelled = False

@@ -1,4 +1,4 @@
-"""Matching in a delta: only the SIS users the delta can have changed are matched again.
+"""Match again, in a delta, only the SIS users the delta can have changed.
 
 A SIS student's or teacher's match (docs/sync-rules.md rule 2) depends on its own record, on the device's
 directory, on the excluded schools, on the school names (the unmatched list shows one)

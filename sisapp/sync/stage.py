@@ -1,4 +1,4 @@
-"""The staging tables of a run and the rows it stages in them, one per record read.
+"""Define the staging tables of a run and the row staged for each record read.
 
 A sync stages what it reads (users, classes, enrollments) before the apply merges it
 into the mirror. The staging tables are temporary tables of the one connection the run

@@ -1,4 +1,4 @@
-"""Staging inserts, done by a thread of their own while the read goes on.
+"""Write the staged rows from a thread of their own while the read goes on.
 
 The read is bound by one core: the read-ahead threads parse pages under the GIL. The
 staging inserts could mostly run on the other core, but not from the thread that
