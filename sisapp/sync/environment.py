@@ -13,7 +13,12 @@ from datetime import date
 
 from cryptography.fernet import InvalidToken
 
-from sisapp import config as defaults
+from sisapp.config import (
+    SYNC_CONCURRENCY,
+    SYNC_MAX_RETRIES,
+    SYNC_PAGE_SIZE,
+    SYNC_REMOVAL_THRESHOLD,
+)
 from sisapp.keys import SecretBox
 from sisapp.models import OneRosterIntegration
 from sisapp.oneroster import ConnectionSettings
@@ -29,10 +34,10 @@ class SyncEnvironment:
 
     box: SecretBox
     allow_private: bool = False
-    removal_threshold: float = defaults.SYNC_REMOVAL_THRESHOLD
-    page_size: int = defaults.SYNC_PAGE_SIZE
-    concurrency: int = defaults.SYNC_CONCURRENCY
-    max_retries: int = defaults.SYNC_MAX_RETRIES
+    removal_threshold: float = SYNC_REMOVAL_THRESHOLD
+    page_size: int = SYNC_PAGE_SIZE
+    concurrency: int = SYNC_CONCURRENCY
+    max_retries: int = SYNC_MAX_RETRIES
     progress_interval: float = 1.0
     today: date | None = None  # None: today in the device's region
     on_progress: Callable[[dict], None] | None = None
