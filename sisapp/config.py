@@ -38,6 +38,14 @@ SYNC_QUEUED_GRACE = 60
 SYNC_WORKER_CAPACITY = 4
 # Planned duration of a sync with no history yet.
 SYNC_DEFAULT_DURATION = 1800
+# Records asked for per SIS page (the OneRoster `limit`).
+SYNC_PAGE_SIZE = 1000
+# SIS pages read at once by one sync.
+SYNC_CONCURRENCY = 8
+# Share (0.2 = 20%) of matched users, classrooms or memberships a sync may remove (SY200).
+SYNC_REMOVAL_THRESHOLD = 0.2
+# Retries of one SIS request (timeouts, 429, 5xx) before the sync gives up on it.
+SYNC_MAX_RETRIES = 6
 SYNC_RUNNER = "sisapp.sync:run_sync"
 SYNC_ENVIRONMENT = "sisapp.sync:sync_environment_from_config"
 DISPATCH_JOB_TIMEOUT = 900

@@ -1,7 +1,7 @@
 """What the SIS holds, per integration (the mirror).
 
 A sync never writes the mirror while it reads: records go to staging rows (temporary
-tables of the run's connection, ``sisapp.sync.stage_tables``), page by page, and one
+tables of the run's connection, ``sisapp.sync.stage``), page by page, and one
 transaction at the end merges them into the mirror and
 recomputes the product tables (``roster``). A crash, a cancel or a failure therefore
 leaves the mirror as the last good sync left it. A delta sync merges only what changed

@@ -25,6 +25,8 @@ class ConnectionSettings:
     client_secret: str = field(repr=False)
     token_url: str | None = None
     allow_private: bool = False
+    # One-off reads use these; a sync passes its own (SYNC_* in sisapp/config.py).
+    # 100 is OneRoster's default page size (``limit``).
     page_size: int = 100
     concurrency: int = 4
     max_retries: int = 6

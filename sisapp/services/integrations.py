@@ -12,6 +12,7 @@ from sisapp.extensions import db
 from sisapp.keys import SecretBox
 from sisapp.models import OneRosterIntegration, RelationshipType, SisVendor
 from sisapp.oneroster import ConnectionSettings
+from sisapp.sync.environment import stored_connection_settings
 
 POWERSCHOOL_PARENTS = "Syncing Parent Data from PowerSchool is unavailable"
 
@@ -127,26 +128,29 @@ def _apply(integration: OneRosterIntegration, data: IntegrationData, box: Secret
 def create_integration(
     device_id: int, data: IntegrationData, box: SecretBox
 ) -> OneRosterIntegration:
-    errors = validate(data, require_secret=True)
-    if errors:
-        raise IntegrationError(errors)
     integration = OneRosterIntegration(device_id=device_id, schools=[], excluded_school_ids=[])
-    _apply(integration, data, box)
-    integration.excluded_school_ids = sorted(set(data.excluded_school_ids))
-    integration.needs_sync = True
-    db.session.add(integration)
-    db.session.commit()
-    return integration
+    return _save(integration, data, box, new=True)
 
 
 def update_integration(
     integration: OneRosterIntegration, data: IntegrationData, box: SecretBox
 ) -> OneRosterIntegration:
     """Save edits; the integration then needs a sync for them to take effect."""
-    errors = validate(data, require_secret=False)
+    return _save(integration, data, box, new=False)
+
+
+def _save(
+    integration: OneRosterIntegration, data: IntegrationData, box: SecretBox, *, new: bool
+) -> OneRosterIntegration:
+    """Validate ``data`` (a new integration needs its secret), store it and mark the
+    integration as needing a sync."""
+    errors = validate(data, require_secret=new)
     if errors:
         raise IntegrationError(errors)
     _apply(integration, data, box)
+    if new:
+        integration.excluded_school_ids = sorted(set(data.excluded_school_ids))
+        db.session.add(integration)
     integration.needs_sync = True
     db.session.commit()
     return integration
@@ -191,7 +195,7 @@ def set_excluded_schools(integration: OneRosterIntegration, excluded: list[str])
 
 def delete_integration(integration: OneRosterIntegration) -> None:
     """Remove the integration; matched users, classrooms and memberships stay."""
-    from sisapp.sync.retention import detach_integration
+    from sisapp.services.retention import detach_integration
 
     detach_integration(integration)
     db.session.delete(integration)
@@ -226,24 +230,15 @@ def connection_settings(
     **overrides,
 ) -> ConnectionSettings:
     """Client settings for a stored integration (or for unsaved form data)."""
-    if isinstance(integration, IntegrationData):
-        secret = secret or integration.client_secret or ""
-        known = {}
-    else:
-        secret = secret or box.decrypt(integration.client_secret_encrypted)
-        known = {
-            "version": integration.detected_version,
-            "oauth1_signature": {
-                "oauth1-hmac-sha256": "HMAC-SHA256",
-                "oauth1-hmac-sha1": "HMAC-SHA1",
-            }.get(integration.detected_auth or ""),
-        }
+    if not isinstance(integration, IntegrationData):
+        return stored_connection_settings(
+            integration, box, allow_private=allow_private, secret=secret, **overrides
+        )
     return ConnectionSettings(
         endpoint_url=integration.endpoint_url,
         client_id=integration.client_id,
-        client_secret=secret,
+        client_secret=secret or integration.client_secret or "",
         token_url=integration.token_url or None,
         allow_private=allow_private,
-        **known,
         **overrides,
     )

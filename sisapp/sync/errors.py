@@ -1,4 +1,4 @@
-"""Sync-level error codes: what can stop or limit a sync besides the SIS itself.
+"""Name the sync's own error codes: what can stop or limit a sync besides the SIS itself.
 
 Failures of the SIS (auth, network, malformed data, one school) keep the OneRoster
 client's own ``ORxxx`` codes on the run; these ``SYxxx`` codes cover the engine's own

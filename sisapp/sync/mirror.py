@@ -1,5 +1,4 @@
-"""Merge a run's staged records into the integration's SIS mirror (inside the apply
-transaction).
+"""Merge a run's staged records into the integration's SIS mirror, in the apply transaction.
 
 Full reads replace: users and sessions wholesale, classes and enrollments school by
 school. Delta reads merge: a staged record replaces the mirrored one with its sourcedId,
@@ -13,10 +12,7 @@ starts with a full read of that school; a school that failed keeps both.
 
 from __future__ import annotations
 
-from sqlalchemy import case, delete, func, insert, literal, select, update
-from sqlalchemy.dialects.postgresql import distinct_on
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import delete, insert, select, update
 
 from sisapp.models import (
     SisClass,
@@ -25,30 +21,10 @@ from sisapp.models import (
     SisSession,
     SisUser,
 )
-from sisapp.sync.stage_tables import STAGE_CLASS, STAGE_ENROLLMENT, STAGE_USER
-from sisapp.sync.staging import ReadResult, clean
-
-USER_COLUMNS = (
-    "sourced_id",
-    "role",
-    "enabled",
-    "email",
-    "given_name",
-    "family_name",
-    "phone",
-    "org_ids",
-    "agent_ids",
-)
-CLASS_COLUMNS = ("sourced_id", "school_id", "title", "class_code", "term_ids")
-ENROLLMENT_COLUMNS = (
-    "sourced_id",
-    "school_id",
-    "user_id",
-    "class_id",
-    "role",
-    "begin_date",
-    "end_date",
-)
+from sisapp.sync import dialect
+from sisapp.sync.batches import batched
+from sisapp.sync.read import ReadResult
+from sisapp.sync.stage import MIRROR_COLUMNS, STAGE_CLASS, STAGE_ENROLLMENT, STAGE_USER, clean
 
 
 def merge_mirror(conn, integration, run_id: int, read: ReadResult, excluded: set[str]) -> bool:
@@ -59,7 +35,7 @@ def merge_mirror(conn, integration, run_id: int, read: ReadResult, excluded: set
     iid = integration.id
     _merge_orgs(conn, iid, read, excluded)
     _merge_sessions(conn, iid, read)
-    _merge_staged(conn, iid, run_id, SisUser, STAGE_USER, USER_COLUMNS, replace_all=read.full)
+    _merge_staged(conn, iid, run_id, SisUser, STAGE_USER, replace_all=read.full)
     school_ids = {s.sourced_id for s in read.schools}
     dropped = (
         [sid for sid in _mirrored_slices(conn, iid) if sid not in school_ids or sid in excluded]
@@ -69,17 +45,14 @@ def merge_mirror(conn, integration, run_id: int, read: ReadResult, excluded: set
     dropped_any = dropped is None or bool(dropped)
     full_schools = [sid for sid, full in read.read_schools.items() if full]
     read_schools = list(read.read_schools)
-    for mirror, stage, columns in (
-        (SisClass, STAGE_CLASS, CLASS_COLUMNS),
-        (SisEnrollment, STAGE_ENROLLMENT, ENROLLMENT_COLUMNS),
-    ):
+    for mirror, stage in ((SisClass, STAGE_CLASS), (SisEnrollment, STAGE_ENROLLMENT)):
         where = mirror.integration_id == iid
         if dropped is None:
             conn.execute(delete(mirror).where(where))
         elif dropped or full_schools:
             conn.execute(delete(mirror).where(where, mirror.school_id.in_(dropped + full_schools)))
         if read_schools:
-            _merge_staged(conn, iid, run_id, mirror, stage, columns, schools=read_schools)
+            _merge_staged(conn, iid, run_id, mirror, stage, schools=read_schools)
     return dropped_any
 
 
@@ -126,8 +99,7 @@ def _merge_sessions(conn, iid: int, read: ReadResult) -> None:
         conn.execute(delete(SisSession).where(where))
     elif latest:
         ids = [clean(sid, 255) for sid in latest]
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
+        for chunk in batched(ids):
             conn.execute(delete(SisSession).where(where, SisSession.sourced_id.in_(chunk)))
     rows = [
         {
@@ -149,7 +121,6 @@ def _merge_staged(
     run_id: int,
     mirror,
     stage,
-    columns: tuple[str, ...],
     *,
     replace_all: bool = False,
     schools: list[str] | None = None,
@@ -160,9 +131,8 @@ def _merge_staged(
     Into an empty slice (a full read: ``replace_all``, or the schools read in full,
     deleted by the caller) the rows are appended. Into a mirror that holds rows (a
     delta) they are upserted, so a changed record is rewritten where it lies and its
-    index entries stay (the sourcedId and usually the school do not change): a 1%
-    delta wrote half the pages it did as a delete and an insert, and the commit that
-    writes them is the costliest step of a small delta.
+    index entries stay (the sourcedId and usually the school do not change): far fewer
+    pages written than a delete and an insert, in the commit that ends a small delta.
     """
     staged = stage.c.run_id == run_id
     if schools is not None:
@@ -170,70 +140,7 @@ def _merge_staged(
     if replace_all:
         conn.execute(delete(mirror).where(mirror.integration_id == iid))
     upsert = not replace_all and _holds_any(conn, mirror, iid)
-    if conn.dialect.name == "sqlite":
-        _copy_last_read_sqlite(conn, iid, mirror, stage, staged, columns, upsert)
-    else:
-        _copy_last_read_postgresql(conn, iid, mirror, stage, staged, columns, upsert)
-
-
-def _upserting(statement, columns):
-    """``statement`` (a dialect insert) updating every column but the key on conflict."""
-    return statement.on_conflict_do_update(
-        index_elements=["integration_id", "sourced_id"],
-        set_={c: statement.excluded[c] for c in columns if c != "sourced_id"},
-    )
-
-
-def _copy_last_read_postgresql(conn, iid: int, mirror, stage, staged, columns, upsert: bool) -> None:  # fmt: skip
-    """The last version read of each sourcedId in one sort (DISTINCT ON), in sourcedId
-    order so the mirror's unique index grows at its end. Grouping first and sorting
-    after took 4.8 s for 375,000 enrollments."""
-    last_read = (
-        select(stage.c.active, *(stage.c[c] for c in columns))
-        .where(staged)
-        .ext(distinct_on(stage.c.sourced_id))
-        .order_by(stage.c.sourced_id, stage.c.id.desc())
-        .subquery()
-    )
-    source = select(literal(iid), *(last_read.c[c] for c in columns)).where(
-        last_read.c.active.is_(True)
-    )
-    statement = pg_insert(mirror).from_select(["integration_id", *columns], source)
-    conn.execute(_upserting(statement, columns) if upsert else statement)
-    if upsert:
-        gone = select(last_read.c.sourced_id).where(last_read.c.active.is_(False))
-        conn.execute(delete(mirror).where(mirror.integration_id == iid, mirror.sourced_id.in_(gone)))  # fmt: skip
-
-
-def _copy_last_read_sqlite(conn, iid: int, mirror, stage, staged, columns, upsert: bool) -> None:  # fmt: skip
-    """The same result, the way SQLite does it cheaply: every active staged row in
-    (sourcedId, read) order, the later one read of a duplicated sourcedId replacing
-    the earlier (``INSERT OR REPLACE`` into an empty slice, an upsert otherwise), so
-    the unique index grows at its end; then the records whose last version read is a
-    ``tobedeleted`` one are taken out. Grouping 375,000 staged enrollments by sourcedId
-    first took half of the copy's time.
-    """
-    source = (
-        select(literal(iid), *(stage.c[c] for c in columns))
-        .where(staged, stage.c.active.is_(True))
-        .order_by(stage.c.sourced_id, stage.c.id)
-    )
-    names = ["integration_id", *columns]
-    if upsert:
-        conn.execute(_upserting(sqlite_insert(mirror).from_select(names, source), columns))
-    else:
-        conn.execute(insert(mirror).prefix_with("OR REPLACE").from_select(names, source))
-    if conn.scalar(select(stage.c.id).where(staged, stage.c.active.is_(False)).limit(1)) is None:
-        return
-    deleted_last = (
-        select(stage.c.sourced_id)
-        .where(staged)
-        .group_by(stage.c.sourced_id)
-        .having(func.max(stage.c.id) == func.max(case((stage.c.active.is_(False), stage.c.id))))
-    )
-    conn.execute(
-        delete(mirror).where(mirror.integration_id == iid, mirror.sourced_id.in_(deleted_last))
-    )
+    dialect.copy_last_read(conn, iid, mirror, stage, staged, MIRROR_COLUMNS[mirror], upsert)
 
 
 def _holds_any(conn, mirror, iid: int) -> bool:

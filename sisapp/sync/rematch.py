@@ -1,6 +1,6 @@
-"""Matching in a delta: only the SIS users the delta can have changed are matched again.
+"""Match again, in a delta, only the SIS users the delta can have changed.
 
-A SIS student's or teacher's match (rule 2) depends on its own record, on the device's
+A SIS student's or teacher's match (docs/sync-rules.md rule 2) depends on its own record, on the device's
 directory, on the excluded schools, on the school names (the unmatched list shows one)
 and on the other users with the same email (the first in sourcedId order claims it).
 So while the directory, the exclusions, the school names and the options are what the
@@ -15,12 +15,11 @@ stored rows hold, the basis being unchanged), their outcome after from the mirro
 it is; their stored links and unmatched rows are replaced, and the counts kept with the
 basis move by the difference. Every other stored row stays, and is what a full match
 would store. Anything else (a full read, edited options, a changed directory, Respect
-Enrolment Date, parents) matches everybody (``apply``), which records a new basis.
+Enrolment Date, parents) matches everybody (``match.match_users``), which records a new
+basis.
 
-The directory's fingerprint (count, id sum, highest id, latest creation and update of
-the device's directory users) moves with every insert and delete, and with every ORM
-update (``updated_at``); an email rewritten by bulk SQL that leaves ``updated_at``
-alone would go unseen until the next full sync (Reset, or ``sync run --full``).
+The directory's fingerprint (``directory_fingerprint``: every directory user's id and
+email) moves with any change of the directory that matching could see.
 """
 
 from __future__ import annotations
@@ -33,13 +32,11 @@ from dataclasses import dataclass, field
 from sqlalchemy import select, union
 
 from sisapp.models import DirectoryUser, OneRosterIntegration, SisUser
-from sisapp.sync.matching import MatchResult, SisUserRow, match_users_by_email
-from sisapp.sync.stage_tables import STAGE_USER
+from sisapp.sync.batches import batched
+from sisapp.sync.match import MatchResult, SisUserRow, match_users_by_email
+from sisapp.sync.stage import STAGE_USER, USER_COLUMNS
 
 RULES = 1  # bump when the matching rules change: stored bases then stop holding
-CHUNK = 500
-_COLUMNS = ("sourced_id", "role", "enabled", "email", "given_name", "family_name", "phone",
-            "org_ids", "agent_ids")  # fmt: skip
 
 
 @dataclass
@@ -97,7 +94,7 @@ def directory_fingerprint(conn, device_id: int) -> list:
     """[count, sha256 of every (id, email)] of the device's directory: exactly what matching
     reads, so any change to it (an import, a delete, an email rewritten by a bulk SQL
     update that leaves updated_at alone) is seen, and a change to names is not (it cannot
-    change a match). About 50 ms for 52,000 users on SQLite, 60 ms on PostgreSQL."""
+    change a match)."""
     rows = conn.execute(
         select(DirectoryUser.id, DirectoryUser.email)
         .where(DirectoryUser.device_id == device_id)
@@ -158,12 +155,12 @@ class Rematch:
         )
         sids = sorted(set(conn.scalars(union(staged, sharers))))
         directory = {}
-        for start in range(0, len(emails), CHUNK):
+        for chunk in batched(emails):
             directory.update(
                 conn.execute(
                     select(DirectoryUser.email, DirectoryUser.id).where(
                         DirectoryUser.device_id == integration.device_id,
-                        DirectoryUser.email.in_(emails[start : start + CHUNK]),
+                        DirectoryUser.email.in_(chunk),
                     )
                 ).all()
             )
@@ -199,15 +196,12 @@ def _moved(stored: dict, old: Counter, new: Counter) -> Counter:
 
 def _rows(conn, iid: int, sids: list[str]) -> list[SisUserRow]:
     """Mirrored users with these sourcedIds, every role, in SIS (codepoint) order."""
-    columns = [getattr(SisUser, c) for c in _COLUMNS]
+    columns = [getattr(SisUser, c) for c in USER_COLUMNS]
     rows = []
-    for start in range(0, len(sids), CHUNK):
+    for chunk in batched(sids):
         rows.extend(
             conn.execute(
-                select(*columns).where(
-                    SisUser.integration_id == iid,
-                    SisUser.sourced_id.in_(sids[start : start + CHUNK]),
-                )
+                select(*columns).where(SisUser.integration_id == iid, SisUser.sourced_id.in_(chunk))
             )
         )
     rows.sort(key=lambda row: row[0])

@@ -72,7 +72,8 @@ def _wrap_recompute() -> None:
         derived = original(conn, integration, *args, **kwargs)
         from tests.sync.conftest import snapshot  # the same rows the test compares
 
-        _pause({"point": "apply", "state": state_json(snapshot(integration.id))})
+        # Read through the run's own connection: the apply transaction's uncommitted rows.
+        _pause({"point": "apply", "state": state_json(snapshot(integration.id, on=conn))})
         return derived
 
     engine.recompute = recompute

@@ -141,24 +141,26 @@ SNAPSHOT_MODELS = {
 }
 
 
-def snapshot(integration_id: int, *, derived_only: bool = False) -> dict:
-    """Every synced row of an integration as sorted tuples (ids left out)."""
+def snapshot(integration_id: int, *, derived_only: bool = False, on=None) -> dict:
+    """Every synced row of an integration as sorted tuples (ids left out), read through
+    ``on`` (a connection or session; the test's session by default)."""
+    on = db.session if on is None else on
     result = {}
     for model, columns in SNAPSHOT_MODELS.items():
         if derived_only and model.__tablename__.startswith("sis_") and model is not SisUserLink:
             continue
-        rows = db.session.execute(
+        rows = on.execute(
             select(*(getattr(model, c) for c in columns)).where(
                 model.integration_id == integration_id
             )
         )
         result[model.__tablename__] = sorted(tuple(row) for row in rows)
-    classrooms = db.session.execute(
+    classrooms = on.execute(
         select(Classroom.sis_sourced_id, Classroom.name, Classroom.code, Classroom.school_sourced_id)
         .where(Classroom.integration_id == integration_id)
     )  # fmt: skip
     result["classroom"] = sorted(tuple(row) for row in classrooms)
-    members = db.session.execute(
+    members = on.execute(
         select(Classroom.sis_sourced_id, ClassroomMember.directory_user_id, ClassroomMember.role)
         .join(Classroom, Classroom.id == ClassroomMember.classroom_id)
         .where(Classroom.integration_id == integration_id)

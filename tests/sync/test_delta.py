@@ -24,7 +24,7 @@ from sisapp.models import (
 )
 from sisapp.oneroster import ErrorCode, OneRosterClient, OneRosterError
 from sisapp.services.integrations import delete_integration, reset_integration, set_excluded_schools
-from sisapp.sync import members
+from sisapp.sync import memberships
 from tests.sync.conftest import counts, snapshot
 
 ALL_ON = {
@@ -170,8 +170,10 @@ def _roster_edits(district):
 @pytest.mark.parametrize("options", [{}, INCREMENTAL], ids=["defaults", "sessions-parents"])
 def test_incremental_memberships_equal_a_full_sync(make_integration, sync, district, monkeypatch, options):  # fmt: skip
     calls = []
-    real = members._store_changed_members
-    monkeypatch.setattr(members, "_store_changed_members", lambda *a: calls.append(1) or real(*a))
+    real = memberships._store_changed_members
+    monkeypatch.setattr(
+        memberships, "_store_changed_members", lambda *a: calls.append(1) or real(*a)
+    )
     integration = make_integration(**options)
     assert sync(integration).status is SyncStatus.SUCCEEDED
     _stamped(district, lambda: _roster_edits(district))
@@ -363,18 +365,18 @@ def test_an_email_rewritten_by_bulk_sql_matches_everybody(make_integration, sync
 def test_delta_with_an_enrollment_missing_its_user(make_integration, sync, district, monkeypatch):  # fmt: skip
     """A SIS can serve an enrollment without its user: a delta stages it, the members
     step looks its sourcedId up after the merge and leaves it out, as a full sync does."""
-    from sisapp.sync import staging
+    from sisapp.sync import read
 
     integration = make_integration()
     assert sync(integration).status is SyncStatus.SUCCEEDED
     enrollment, other = [e for e in district.enrollments if e["status"] == "active"][:2]
-    real = staging.enrollment_row
+    real = read.enrollment_row
 
     def without_user(run_id, school_id, record, day):
         row = real(run_id, school_id, record, day)
         return row[:4] + (None,) + row[5:] if record.sourced_id == enrollment["sourcedId"] else row  # fmt: skip
 
-    monkeypatch.setattr(staging, "enrollment_row", without_user)
+    monkeypatch.setattr(read, "enrollment_row", without_user)
     _stamped(district, lambda: [enrollment, other])
     delta = sync(integration)
     assert delta.status is SyncStatus.SUCCEEDED, delta.error_message

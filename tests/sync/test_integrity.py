@@ -1,6 +1,6 @@
 """Referential integrity after syncs of every kind.
 
-The run's SQLite connection does not check foreign keys (``engine._no_foreign_key_checks``
+The run's SQLite connection does not check foreign keys (``dialect.skip_foreign_key_checks``
 says why they cannot fail). This proves it: after a first sync, deltas with changes and
 removals, a partial sync, an excluded school, a reset and resync and a delete, SQLite's
 ``foreign_key_check`` finds no row pointing at nothing. On PostgreSQL, which checks

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from sisapp.extensions import db
 from sisapp.models import SisEnrollment
-from sisapp.sync.mirror import ENROLLMENT_COLUMNS, _merge_staged
-from sisapp.sync.stage_tables import STAGE_ENROLLMENT, create_stage, drop_stage
+from sisapp.sync.mirror import _merge_staged
+from sisapp.sync.stage import STAGE_ENROLLMENT, create_stage, drop_stage
 
 
 def _staged(run_id, active, sid, role, school="s1"):
@@ -40,10 +40,7 @@ def test_the_last_version_read_wins_and_a_last_tobedeleted_removes(make_integrat
     with db.engine.connect() as conn:
         create_stage(conn)
         conn.execute(STAGE_ENROLLMENT.insert(), rows)
-        _merge_staged(
-            conn, integration.id, 7, SisEnrollment, STAGE_ENROLLMENT, ENROLLMENT_COLUMNS,
-            schools=["s1"],
-        )  # fmt: skip
+        _merge_staged(conn, integration.id, 7, SisEnrollment, STAGE_ENROLLMENT, schools=["s1"])
         mirrored = dict(
             conn.execute(
                 select(SisEnrollment.sourced_id, SisEnrollment.role).where(

@@ -4,8 +4,8 @@ from sqlalchemy import select
 
 from sisapp.extensions import db
 from sisapp.models import SyncLogLine, SyncRun
-from sisapp.sync.matching import SisUserRow, match_users_by_email
-from sisapp.sync.runlog import RunLog, RunRecorder
+from sisapp.sync.match import SisUserRow, match_users_by_email
+from sisapp.sync.record import RunLog, RunRecorder
 
 
 def test_log_keeps_head_then_only_warnings_up_to_the_limit():

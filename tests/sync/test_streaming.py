@@ -6,7 +6,7 @@ from sqlalchemy import insert
 
 from sisapp.extensions import db
 from sisapp.models import SyncLogLine, SyncStatus
-from sisapp.sync.apply import _sis_users
+from sisapp.sync.match import _sis_users
 
 
 def test_streaming_the_users_leaves_the_connection_clean(make_integration, sync):

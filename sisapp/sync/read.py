@@ -1,40 +1,51 @@
-"""Read the SIS into staging rows of the run, page by page.
+"""Read the SIS into the run's staging tables, page by page, and say what was read.
 
 Nothing read here touches synced data: users, classes and enrollments go to the
-``sis_stage_*`` tables (temporary tables of the run's connection, ``stage_tables``) in
-batches committed as they fill, so memory stays flat; schools and academic sessions (a
-few hundred rows) stay in memory. ``apply`` merges them in one transaction.
+staging tables (``stage``) in batches committed as they fill, so memory stays flat;
+schools and academic sessions (a few hundred rows) stay in memory. The mirror step
+merges them in the apply transaction.
 
 A full read takes classes and enrollments school by school, so one school's failure is
 contained: it is recorded in ``ReadResult.failed`` and its staged rows are ignored by the
 apply. A delta reads the changes of all schools that share a delta point from the
-top-level collections at once (two filtered reads instead of two per school: most of a
-small delta's time was per-request cost); if that read fails for a reason that could
+top-level collections at once (two filtered reads instead of two per school: a small
+delta's time is mostly per-request cost); if that read fails for a reason that could
 belong to one school, it falls back to the per-school reads and their partial semantics.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
-from sisapp.extensions import db
-from sisapp.models import OneRosterIntegration, SisOrg, normalise_email
+from sisapp.models import OneRosterIntegration, SisOrg
+from sisapp.models.sis_mirror import NAME_LENGTH
 from sisapp.oneroster import (
     AcademicSession,
+    ConnectionSettings,
     Enrollment,
     ErrorCode,
     OneRosterClient,
     OneRosterError,
     Org,
 )
-from sisapp.sync.runlog import RunRecorder
-from sisapp.sync.stage_tables import STAGE_CLASS, STAGE_ENROLLMENT, STAGE_USER
-from sisapp.sync.stage_writer import StageSink, StageWriter, run_sink
+from sisapp.sync.errors import SyncError, SyncErrorCode
+from sisapp.sync.record import RunRecorder
+from sisapp.sync.stage import (
+    STAGE_CLASS,
+    STAGE_COLUMNS,
+    STAGE_ENROLLMENT,
+    STAGE_USER,
+    class_row,
+    clean,
+    enrollment_row,
+    user_row,
+)
+from sisapp.sync.stage_writer import StageSink, StageWriter
 
 # Failures that belong to one school's data or endpoint: the run goes on without it.
 # Anything else (bad credentials, a malformed page, an unreachable SIS) fails the run.
@@ -50,22 +61,6 @@ SCHOOL_CAUSES = frozenset(
 )
 
 
-def clean(value: str | None, length: int) -> str | None:
-    """Fit a SIS string in its column: NULs removed (PostgreSQL refuses them), cut to size."""
-    if value is None or (len(value) <= length and "\x00" not in value):
-        return value
-    return value.replace("\x00", "")[:length]
-
-
-def joined(ids: Iterable[str]) -> str:
-    """sourcedIds one per line (a newline inside one becomes a space)."""
-    ids = tuple(ids)
-    text = "\n".join(ids)
-    if text.count("\n") == max(len(ids) - 1, 0):  # no newline inside an id: the usual case
-        return text
-    return "\n".join(i.replace("\n", " ") for i in ids)
-
-
 @dataclass
 class ReadResult:
     """What the read phase found, for the apply."""
@@ -78,71 +73,19 @@ class ReadResult:
     read_schools: dict[str, bool] = field(default_factory=dict)
     failed: dict[str, OneRosterError] = field(default_factory=dict)
     roster_read: bool = False
+    # What the client found: (version, auth mode) and records read, for the run's record.
+    detected: tuple[str | None, str | None] = (None, None)
+    records: int = 0
 
-
-# Staged rows are tuples in this order (every column of the table but ``id``).
-_STAGED = ("run_id", "active", "sourced_id")
-STAGE_COLUMNS = {
-    STAGE_USER: (*_STAGED, "role", "enabled", "email", "given_name", "family_name", "phone",
-                   "org_ids", "agent_ids"),
-    STAGE_CLASS: (*_STAGED, "school_id", "title", "class_code", "term_ids"),
-    STAGE_ENROLLMENT: (*_STAGED, "school_id", "user_id", "class_id", "role", "begin_date",
-                         "end_date"),
-}  # fmt: skip
-
-
-# The row builders run once per record read (half a million in a large district), so
-# they cut strings to their columns inline: ``v and v[:n]`` keeps None and returns a
-# short string itself. The records carry no NULs (``oneroster.records`` drops them).
-
-
-def user_row(run_id: int, user) -> tuple:
-    email = normalise_email(user.email)
-    phone = user.phone or user.sms
-    return (
-        run_id,
-        user.status == "active",
-        user.sourced_id and user.sourced_id[:255],
-        user.role and user.role[:40],
-        bool(user.enabled),
-        email[:254] if email else "",
-        user.given_name and user.given_name[:255],
-        user.family_name and user.family_name[:255],
-        phone and phone[:60],
-        joined(user.org_ids)[:100_000],
-        joined(user.agent_ids)[:100_000],
-    )
-
-
-def class_row(run_id: int, school_id: str, cls) -> tuple:
-    return (
-        run_id,
-        cls.status == "active",
-        cls.sourced_id and cls.sourced_id[:255],
-        school_id,
-        cls.title and cls.title[:255],
-        cls.class_code and cls.class_code[:255],
-        joined(cls.term_ids)[:100_000],
-    )
-
-
-def enrollment_row(run_id: int, school_id: str, enrollment, day) -> tuple:
-    """``day``: the writer's date converter (``StageWriter.day``)."""
-    return (
-        run_id,
-        enrollment.status == "active",
-        enrollment.sourced_id and enrollment.sourced_id[:255],
-        school_id,
-        enrollment.user_id and enrollment.user_id[:255],
-        enrollment.class_id and enrollment.class_id[:255],
-        enrollment.role and enrollment.role[:40],
-        day(enrollment.begin_date),
-        day(enrollment.end_date),
-    )
+    def school_names(self) -> dict[str, str]:
+        """School sourcedId -> name, cut to the column like every other SIS string
+        (classrooms and unmatched users store it)."""
+        return {s.sourced_id: clean(s.name, NAME_LENGTH) or s.sourced_id for s in self.schools}
 
 
 def read_sis(
-    client: OneRosterClient,
+    session: Session,
+    settings: ConnectionSettings,
     integration: OneRosterIntegration,
     run_id: int,
     full: bool,
@@ -150,14 +93,26 @@ def read_sis(
     recorder: RunRecorder,
 ) -> ReadResult:
     """Read schools, sessions, users and each school's classes and enrollments, staged
-    (and committed) by the time it returns."""
-    sink = run_sink()
-    try:
-        result = _read(client, integration, run_id, full, started_at, recorder, sink)
-    except BaseException:
-        sink.abandon()
-        raise
-    sink.close()
+    (and committed) on the run's ``session`` by the time it returns.
+
+    Raises ``SyncError(ALL_SCHOOLS_FAILED)`` when schools were to be read and none could.
+    """
+    log = recorder.log
+    with OneRosterClient(settings, log=log.info, should_stop=recorder.should_stop) as client:
+        sink = StageSink(session.connection())
+        try:
+            result = _read(client, session, integration, run_id, full, started_at, recorder, sink)  # fmt: skip
+        except BaseException:
+            sink.abandon()
+            raise
+        sink.close()
+        result.detected = (client.version, client.auth_mode)
+        result.records = client.records_read
+        pages, retries = client.pages_read, client.retries
+    log.add(f"read {result.records} records in {pages} pages ({retries} retries)", summary=True)
+    if result.failed and not result.read_schools:
+        first = next(iter(result.failed.values()))
+        raise SyncError(SyncErrorCode.ALL_SCHOOLS_FAILED, f"No school could be read: {first}")
     return result
 
 
@@ -165,7 +120,7 @@ def _writer(table, sink: StageSink, recorder: RunRecorder, client) -> StageWrite
     return StageWriter(table, STAGE_COLUMNS[table], sink, recorder, client)
 
 
-def _read(client, integration, run_id, full, started_at, recorder, sink) -> ReadResult:
+def _read(client, session, integration, run_id, full, started_at, recorder, sink) -> ReadResult:
     log = recorder.log
     since = None if full else integration.last_sync_at
     result = ReadResult(started_at=started_at, full=since is None)
@@ -196,10 +151,11 @@ def _read(client, integration, run_id, full, started_at, recorder, sink) -> Read
     slice_times = {}
     if since is not None:
         sink.drain()  # the session's connection is the sink's: it must be idle
-        slice_times = _slice_times(integration.id)
+        slice_times = _slice_times(session, integration.id)
     plan = [(school, slice_times.get(school.sourced_id)) for school in to_read]
     shared, together = _shared_delta_point(plan)
-    if together and _read_changes_at_once(client, run_id, together, shared, recorder, result, sink):
+    at_once = (client, session, run_id, together, shared, recorder, result, sink)
+    if together and _read_changes_at_once(*at_once):
         plan = [(school, at) for school, at in plan if school.sourced_id not in together]
     done = 3 + 2 * (len(to_read) - len(plan))
     recorder.step(done=done)
@@ -228,7 +184,7 @@ def _shared_delta_point(plan) -> tuple[datetime | None, dict[str, Org]]:
     return shared, {school.sourced_id: school for school, at in plan if at == shared}
 
 
-def _read_changes_at_once(client, run_id, schools: dict[str, Org], since, recorder, result, sink) -> bool:  # fmt: skip
+def _read_changes_at_once(client, session, run_id, schools: dict[str, Org], since, recorder, result, sink) -> bool:  # fmt: skip
     """Stage the classes and enrollments of ``schools`` changed since ``since`` from the
     top-level collections, keeping the records of these schools only (as their per-school
     reads would). False, with nothing staged, when the read failed for a school-level
@@ -257,8 +213,8 @@ def _read_changes_at_once(client, run_id, schools: dict[str, Org], since, record
             raise
         sink.drain()  # what was staged is committed; the session may use the connection
         for table in (STAGE_CLASS, STAGE_ENROLLMENT):
-            db.session.execute(delete(table).where(table.c.run_id == run_id))
-        db.session.commit()
+            session.execute(delete(table).where(table.c.run_id == run_id))
+        session.commit()
         recorder.log.warning(
             f"reading the changed classes and enrollments at once failed ({exc.code.value}): "
             "reading them school by school"
@@ -273,8 +229,8 @@ def _read_changes_at_once(client, run_id, schools: dict[str, Org], since, record
     return True
 
 
-def _slice_times(integration_id: int) -> dict[str, datetime | None]:
-    rows = db.session.execute(
+def _slice_times(session: Session, integration_id: int) -> dict[str, datetime | None]:
+    rows = session.execute(
         select(SisOrg.sourced_id, SisOrg.slice_read_at).where(
             SisOrg.integration_id == integration_id
         )

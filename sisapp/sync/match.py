@@ -1,7 +1,8 @@
-"""Matching SIS users to the device's directory users (issue 5, rules 2, 3 and 5).
+"""Match SIS users to the device's directory users (docs/sync-rules.md rules 2, 3 and 5).
 
-Pure functions over rows already read from the mirror, in SIS order (sourcedId order),
-so the rules can be read in one place and tested without a database:
+The rules are pure functions over rows already read from the mirror, in SIS order
+(sourcedId order), so they can be read in one place and tested without a database;
+``match_users`` reads their input from the merged mirror:
 
 - only SIS ``student`` and ``teacher`` users match; other roles are counted for the log;
 - disabled users are skipped (``tobedeleted`` ones never reach the mirror), and so are
@@ -17,8 +18,16 @@ so the rules can be read in one place and tested without a database:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import func, select, true
+
+from sisapp.models import DirectoryUser, OneRosterIntegration, SisEnrollment, SisUser
+from sisapp.sync import dialect
+from sisapp.sync.memberships import current_clause, enrollments_of
+from sisapp.sync.stage import USER_COLUMNS
 
 MATCHED_ROLES = ("student", "teacher")
 PARENT_ROLES = ("parent", "guardian", "relative")
@@ -27,7 +36,7 @@ MAX_LOGGED_DUPLICATES = 20
 
 @dataclass(slots=True)
 class SisUserRow:
-    """The columns of a mirrored SIS user the rules need."""
+    """A mirrored SIS user: its columns in ``stage.USER_COLUMNS`` order."""
 
     sourced_id: str
     role: str | None
@@ -191,3 +200,76 @@ def parent_contacts(result: MatchResult, relationship: str) -> tuple[list[dict],
             skipped["no email"] += 1
     skipped["not linked to a matched student"] = len(set(result.parents) - linked)
     return rows, skipped
+
+
+# --- the rules applied to the mirror ---------------------------------------------------
+
+
+def match_users(conn, integration: OneRosterIntegration, excluded: set[str], schools: dict,
+                today: date, rematch=None) -> MatchResult:  # fmt: skip
+    """The rules applied to the merged mirror: to everybody, or in a delta to the users
+    in question only (``rematch.Rematch``, when the stored matches allow it)."""
+    if rematch is not None:
+        return rematch.after_merge(conn, integration.id)
+    iid = integration.id
+    relationship = integration.relationship_type.value if integration.sync_parents else None
+    directory = dict(
+        conn.execute(
+            select(DirectoryUser.email, DirectoryUser.id).where(
+                DirectoryUser.device_id == integration.device_id
+            )
+        ).all()
+    )
+    current_students = None
+    if integration.respect_enrolment_date:
+        current_students = set(
+            conn.scalars(
+                select(SisEnrollment.user_id)
+                .where(
+                    enrollments_of(conn, iid),
+                    SisEnrollment.school_id.not_in(excluded),
+                    current_clause(today),
+                )
+                .distinct()
+            )
+        )
+    match = match_users_by_email(
+        _sis_users(conn, iid, with_parents=bool(relationship)),
+        directory,
+        excluded_schools=excluded,
+        current_students=current_students,
+        school_names=schools,
+        relationship=relationship,
+    )
+    if not relationship:  # the other roles were not read: count them for the log
+        match.other_roles.update(_other_roles(conn, iid))
+    return match
+
+
+def _other_roles(conn, iid: int) -> dict[str, int]:
+    rows = conn.execute(
+        select(SisUser.role, func.count())
+        .where(SisUser.integration_id == iid, ~_matchable_role())
+        .group_by(SisUser.role)
+    )
+    return {role or "(none)": n for role, n in rows}
+
+
+def _matchable_role():
+    return func.coalesce(SisUser.role, "").in_(MATCHED_ROLES)
+
+
+def _sis_users(conn, iid: int, with_parents: bool) -> Iterator[SisUserRow]:
+    """Mirrored users in SIS order; only students and teachers unless parents are synced."""
+    columns = [getattr(SisUser, c) for c in USER_COLUMNS]
+    # Streamed (a server-side cursor on PostgreSQL) by an option of this statement only:
+    # set on the connection, it would stay for the rest of the apply transaction, and
+    # psycopg refuses the executemany of a later bulk insert on a server-side cursor.
+    statement = (
+        select(*columns)
+        .where(SisUser.integration_id == iid, true() if with_parents else _matchable_role())
+        .order_by(dialect.codepoint_order(conn, SisUser.sourced_id))
+        .execution_options(yield_per=2000)
+    )
+    for row in conn.execute(statement):
+        yield SisUserRow.from_db(row)

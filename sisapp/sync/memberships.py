@@ -1,4 +1,4 @@
-"""Classroom memberships: enrollments of matched users in imported classrooms.
+"""Store classroom memberships: the enrollments of matched users in imported classrooms.
 
 The biggest derived table (one row per enrollment), so a full recompute is set-based in
 SQL: the wanted pairs go to a temporary table and the stored rows are diffed against it.
@@ -34,18 +34,23 @@ from sqlalchemy import (
     bindparam,
     delete,
     exists,
-    func,
     insert,
     or_,
     select,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from sisapp.models import Classroom, ClassroomMember, SisEnrollment, SisUserLink
-from sisapp.sync.stage_tables import STAGE_ENROLLMENT
+from sisapp.models import (
+    Classroom,
+    ClassroomMember,
+    OneRosterIntegration,
+    SisEnrollment,
+    SisUserLink,
+)
+from sisapp.sync import dialect
+from sisapp.sync.batches import ROWS, batched
+from sisapp.sync.stage import STAGE_ENROLLMENT
 
-CHUNK = 500
 _tmp = MetaData()
 NEW_MEMBERS = Table(
     "sync_new_member",
@@ -99,6 +104,18 @@ def current_clause(today: date):
     )
 
 
+def changed_only(integration: OneRosterIntegration, read) -> bool:
+    """Whether a delta may recompute only the memberships it touched (see the module):
+    not after a full read, edited options, with Respect Enrolment Date, or when a
+    school was read in full."""
+    return not (
+        read.full
+        or integration.needs_sync
+        or integration.respect_enrolment_date
+        or any(read.read_schools.values())
+    )
+
+
 def staged_pairs(conn, iid: int, run_id: int, schools: list[str]) -> StagedEnrollments:
     """(class, user) pairs of the run's staged enrollments and of the mirrored versions
     they replace (read before the merge)."""
@@ -126,25 +143,8 @@ def _counted(conn, integration, excluded: set[str], today: date, *, scan: bool =
 
 
 def enrollments_of(conn, iid: int):
-    """``sis_enrollment.integration_id == iid``, written so that SQLite reads the table
-    in order rather than through an index when the integration holds much of it.
-
-    SQLite keeps no statistics unless ANALYZE runs, so for this condition it always
-    walks ``ix_sis_enrollment_school`` and looks every row up by rowid: 0.7 s for the
-    375,000 enrollments of a 50,000-student district, against 0.04 s reading the table
-    in order. When the integration holds at least an eighth of the table (the usual
-    SQLite install: one district), the column is hidden from the planner (``+ 0``) and
-    the table is scanned; with many tenants the index stays the better plan. PostgreSQL
-    has statistics and chooses for itself.
-    """
-    condition = SisEnrollment.integration_id == iid
-    if conn.dialect.name != "sqlite":
-        return condition
-    total = conn.scalar(select(func.count()).select_from(SisEnrollment))
-    mine = conn.scalar(select(func.count()).where(condition))
-    if total and mine * 8 >= total:
-        return (SisEnrollment.integration_id + 0) == iid
-    return condition
+    """The integration's enrollments, written for a scan of the table (``dialect.equals_for_scan``)."""
+    return dialect.equals_for_scan(conn, SisEnrollment.integration_id, iid)
 
 
 def _wanted(conn, integration, excluded: set[str], today: date):
@@ -174,14 +174,9 @@ def _wanted(conn, integration, excluded: set[str], today: date):
 
 
 def _insert_wanted(conn, table, source) -> None:
-    """Insert ``_wanted`` rows, a repeated pair ignored (SQLite ``OR IGNORE``,
-    PostgreSQL ``ON CONFLICT DO NOTHING``)."""
+    """Insert ``_wanted`` rows, a repeated pair skipped."""
     names = ["classroom_id", "directory_user_id", "role"]
-    if conn.dialect.name == "postgresql":
-        statement = pg_insert(table).from_select(names, source).on_conflict_do_nothing()
-    else:
-        statement = insert(table).prefix_with("OR IGNORE").from_select(names, source)
-    conn.execute(statement)
+    dialect.insert_from_select_skipping_repeats(conn, table, names, source)
 
 
 def store_members(conn, integration, excluded: set[str], today: date, dirty: Dirty | None) -> int:
@@ -231,7 +226,7 @@ def _store_changed_members(conn, integration, excluded, today, dirty: Dirty) -> 
     The enrollments involved are found in SQL (``_involved``) and mapped to classrooms
     and matches here; the stored rows are read by an indexed lookup. Joins would leave
     the plan to statistics that the temporary tables (and, right after a full sync, the
-    mirror) lack: PostgreSQL took seconds on such a plan.
+    mirror) lack, and PostgreSQL picks slow plans without them.
     """
     rooms = dict(conn.execute(select(Classroom.sis_sourced_id, Classroom.id).where(Classroom.integration_id == integration.id)).all())  # fmt: skip
     links = _Links(conn, integration.id, dirty.links)
@@ -266,15 +261,15 @@ def _store_changed_members(conn, integration, excluded, today, dirty: Dirty) -> 
         if (cid, uid) not in stored
     ]
     table = ClassroomMember.__table__
-    for start in range(0, len(gone), CHUNK):
-        conn.execute(delete(table).where(table.c.id.in_(gone[start : start + CHUNK])))
+    for chunk in batched(gone):
+        conn.execute(delete(table).where(table.c.id.in_(chunk)))
     if roles:
         conn.execute(
             update(table).where(table.c.id == bindparam("b_id")).values(role=bindparam("b_role")),
             roles,
         )
-    for start in range(0, len(new), 5000):
-        conn.execute(insert(table), new[start : start + 5000])
+    for chunk in batched(new, ROWS):
+        conn.execute(insert(table), chunk)
     return len(gone)
 
 
@@ -315,8 +310,8 @@ def _involved(conn, integration, excluded, today, dirty: Dirty, links: _Links) -
     try:
         for table, ids in ((DIRTY_CLASSES, dirty.classes), (DIRTY_USERS, probed)):
             rows = [{"sis_id": sid} for sid in sorted(ids)]
-            for start in range(0, len(rows), 5000):
-                conn.execute(insert(table), rows[start : start + 5000])
+            for chunk in batched(rows, ROWS):
+                conn.execute(insert(table), chunk)
         involved = or_(
             SisEnrollment.class_id.in_(select(DIRTY_CLASSES.c.sis_id)),
             SisEnrollment.user_id.in_(select(DIRTY_USERS.c.sis_id)),
@@ -359,11 +354,11 @@ class _Links:
 
 def _links_of(conn, iid: int, users: set[str]) -> dict[str, tuple[int, str]]:
     """The stored matches of these SIS users (looked up by the link table's key)."""
-    link, ids, found = SisUserLink, sorted(users), {}
-    for start in range(0, len(ids), CHUNK):
+    link, found = SisUserLink, {}
+    for chunk in batched(sorted(users)):
         rows = conn.execute(
             select(link.sis_sourced_id, link.directory_user_id, link.role).where(
-                link.integration_id == iid, link.sis_sourced_id.in_(ids[start : start + CHUNK])
+                link.integration_id == iid, link.sis_sourced_id.in_(chunk)
             )
         )
         found.update({sid: (uid, role) for sid, uid, role in rows})
@@ -375,11 +370,11 @@ def _stored(conn, users: set[int], mine: set[int]) -> dict:
     (``mine``): (classroom, user) -> (row id, role). Read by user (indexed) and filtered
     here: with the classroom condition too, or by (classroom, user) pairs, SQLite scans
     every membership."""
-    member, ids, stored = ClassroomMember, sorted(users), {}
-    for start in range(0, len(ids), CHUNK):
+    member, stored = ClassroomMember, {}
+    for chunk in batched(sorted(users)):
         rows = conn.execute(
             select(member.id, member.classroom_id, member.directory_user_id, member.role).where(
-                member.directory_user_id.in_(ids[start : start + CHUNK])
+                member.directory_user_id.in_(chunk)
             )
         )
         stored.update({(cid, uid): (mid, role) for mid, cid, uid, role in rows if cid in mine})

@@ -1,18 +1,17 @@
-"""Recompute what School Manager holds from the mirror, inside the apply transaction.
+"""Derive what School Manager holds from the merged mirror, in the apply transaction.
 
 The derived tables (matched users, classrooms, memberships, parent contacts, unmatched
 users) are recomputed from the whole mirror and written as a diff against what is
 stored, so a delta sync ends where a full sync would, and row ids of unchanged
 classrooms and memberships stay put. Memberships (the big table: one row per
-enrollment) are computed set-based in SQL through a temporary table, or in a delta only
-those the delta may have changed (see ``members``); the rest in Python with dict
-lookups. Matching is redone for everybody unless a delta may match only the users it
-touched (``rematch``: the directory, the exclusions and the options are as the stored
-matches were computed).
+enrollment) are their own step (``memberships``); the rest is done here in Python with
+dict lookups. The matches come from ``match`` (everybody, or the users a delta
+touched: ``rematch``).
 
-The safety threshold (rule 9) is checked here: when more than the allowed share of the
-matched users, classrooms or memberships held would go, ``LargeRemoval`` is raised and
-the caller rolls the whole transaction back.
+The safety threshold (docs/sync-rules.md rule 9) is measured here: ``Removals`` counts
+what would go against what was held, and ``check_removals`` raises ``LargeRemoval``
+when more than the allowed share of the matched users, classrooms or memberships would
+go; the caller rolls the whole transaction back.
 """
 
 from __future__ import annotations
@@ -21,42 +20,28 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import bindparam, delete, func, insert, select, true, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 
 from sisapp.extensions import db
 from sisapp.models import (
     Classroom,
     ClassroomMember,
-    DirectoryUser,
     OneRosterIntegration,
     ParentContact,
     SisClass,
-    SisEnrollment,
     SisSession,
-    SisUser,
     SisUserLink,
     UnmatchedUser,
 )
+from sisapp.sync import dialect
+from sisapp.sync.batches import ROWS, batched
 from sisapp.sync.errors import SyncError, SyncErrorCode
-from sisapp.sync.matching import (
-    MATCHED_ROLES,
-    MatchResult,
-    SisUserRow,
-    match_users_by_email,
-    parent_contacts,
-)
-from sisapp.sync.members import (
-    Dirty,
-    StagedEnrollments,
-    current_clause,
-    enrollments_of,
-    store_members,
-)
+from sisapp.sync.match import MatchResult, parent_contacts
+from sisapp.sync.memberships import Dirty, StagedEnrollments, store_members
 from sisapp.sync.rematch import MatchSummary, Rematch, record_basis
 
 # Removing fewer rows than this never trips the threshold (a small school's normal churn).
 MIN_REMOVALS_TO_BLOCK = 10
-CHUNK = 500
 
 
 class LargeRemoval(SyncError):
@@ -95,37 +80,46 @@ class Derived:
     removals: Removals = field(default_factory=Removals)
 
 
+def check_removals(removals: Removals, integration: OneRosterIntegration, threshold: float,
+                   log) -> None:  # fmt: skip
+    """Raise ``LargeRemoval`` when the sync would remove more than ``threshold`` of what
+    was held, unless the admin allowed it once (then ``log`` says so)."""
+    over = removals.exceeded(threshold)
+    if over and not integration.allow_large_removals:
+        raise LargeRemoval(
+            "This sync would remove "
+            + ", ".join(over)
+            + f", more than the {threshold:.0%} safety limit, so nothing was "
+            "changed. If this is expected, choose 'Allow large removals' on the integration "
+            "and sync again (it applies to the next sync only)."
+        )
+    if over:
+        log.add("large removals allowed once by the admin: " + ", ".join(over), "warning")
+
+
 def allow_large_removals(integration: OneRosterIntegration) -> None:
     """One-time consent: the next sync may remove more than the safety threshold."""
     integration.allow_large_removals = True
     db.session.commit()
 
 
-def _chunks(items: list, size: int = CHUNK):
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _is_current(start: date | None, end: date | None, today: date) -> bool:
     return (start is None or start <= today) and (end is None or end > today)
 
 
-def recompute(conn, integration, run_id: int, excluded: set[str], schools: dict, today: date,
-              *, key: dict, dirty: StagedEnrollments | None = None,
+def recompute(conn, integration, run_id: int, match: MatchResult, excluded: set[str],
+              schools: dict, today: date, *, key: dict, dirty: StagedEnrollments | None = None,
               rematch: Rematch | None = None) -> Derived:  # fmt: skip
-    """Recompute and store the derived tables; returns the counts and the removals.
+    """Store the derived tables from ``match``; returns the counts and the removals.
 
     ``key``: the basis the matches are computed under (``rematch.basis_key``), recorded
     with the counts. ``dirty``: the enrollments a delta staged, when only the
-    memberships they touch need a recompute (see ``members``), or None. ``rematch``: the users in question of a delta, when only they need
-    matching again (see ``rematch``), or None to match everybody.
+    memberships they touch need a recompute (see ``memberships``), or None. ``rematch``:
+    the users in question of a delta when only they were matched again, or None.
     """
     iid = integration.id
     relationship = integration.relationship_type.value if integration.sync_parents else None
-    if rematch is not None:
-        match, scope = rematch.after_merge(conn, iid), rematch.sids
-    else:
-        match, scope = _match_everybody(conn, integration, excluded, schools, today), None
+    scope = rematch.sids if rematch is not None else None
     derived = Derived(match=match)
     relinked, relinked_users = _store_links(conn, iid, match, derived.removals, scope)
     _store_unmatched(conn, iid, run_id, match, scope)
@@ -140,7 +134,10 @@ def recompute(conn, integration, run_id: int, excluded: set[str], schools: dict,
         # reads the stored links of the users it involves.
         links = match.links if rematch is None else None
         changed = Dirty(dirty.pairs, added, relinked, relinked_users, links, dirty.ids)
-    _refresh_planner_statistics(conn)
+    # The membership join is planned on the rows this transaction just wrote.
+    # classroom_member is left out on purpose: analysed while empty, it makes the
+    # following anti-join quadratic on PostgreSQL.
+    dialect.analyze(conn, "sis_enrollment", "sis_user_link", "classroom")
     removed = store_members(conn, integration, excluded, today, changed)
     derived.removals.removed["memberships"] += removed
     if relationship:
@@ -150,76 +147,6 @@ def recompute(conn, integration, run_id: int, excluded: set[str], schools: dict,
         rows = []
     _store_parents(conn, integration, rows)
     return derived
-
-
-def _match_everybody(conn, integration, excluded, schools, today) -> MatchResult:
-    iid = integration.id
-    relationship = integration.relationship_type.value if integration.sync_parents else None
-    directory = dict(
-        conn.execute(
-            select(DirectoryUser.email, DirectoryUser.id).where(
-                DirectoryUser.device_id == integration.device_id
-            )
-        ).all()
-    )
-    current_students = None
-    if integration.respect_enrolment_date:
-        current_students = set(
-            conn.scalars(
-                select(SisEnrollment.user_id)
-                .where(
-                    enrollments_of(conn, iid),
-                    SisEnrollment.school_id.not_in(excluded),
-                    current_clause(today),
-                )
-                .distinct()
-            )
-        )
-    match = match_users_by_email(
-        _sis_users(conn, iid, with_parents=bool(relationship)),
-        directory,
-        excluded_schools=excluded,
-        current_students=current_students,
-        school_names=schools,
-        relationship=relationship,
-    )
-    if not relationship:  # the other roles were not read: count them for the log
-        match.other_roles.update(_other_roles(conn, iid))
-    return match
-
-
-def _other_roles(conn, iid: int) -> dict[str, int]:
-    rows = conn.execute(
-        select(SisUser.role, func.count())
-        .where(SisUser.integration_id == iid, ~_matchable_role())
-        .group_by(SisUser.role)
-    )
-    return {role or "(none)": n for role, n in rows}
-
-
-def _matchable_role():
-    return func.coalesce(SisUser.role, "").in_(MATCHED_ROLES)
-
-
-def _sis_users(conn, iid: int, with_parents: bool):
-    """Mirrored users in SIS order; only students and teachers unless parents are synced."""
-    order = SisUser.sourced_id
-    if conn.dialect.name == "postgresql":
-        order = order.collate("C")  # SIS order is codepoint order, as Python sorts
-    columns = [getattr(SisUser, c) for c in ("sourced_id", "role", "enabled", "email")]
-    columns += [getattr(SisUser, c) for c in ("given_name", "family_name", "phone")]
-    columns += [SisUser.org_ids, SisUser.agent_ids]
-    # Streamed (a server-side cursor on PostgreSQL) by an option of this statement only:
-    # set on the connection, it would stay for the rest of the apply transaction, and
-    # psycopg refuses the executemany of a later bulk insert on a server-side cursor.
-    statement = (
-        select(*columns)
-        .where(SisUser.integration_id == iid, true() if with_parents else _matchable_role())
-        .order_by(order)
-        .execution_options(yield_per=2000)
-    )
-    for row in conn.execute(statement):
-        yield SisUserRow.from_db(row)
 
 
 def _store_links(conn, iid: int, match: MatchResult, removals: Removals,
@@ -234,7 +161,7 @@ def _store_links(conn, iid: int, match: MatchResult, removals: Removals,
         removals.held["users"] = len(current)
     else:
         current = []
-        for chunk in _chunks(scope):
+        for chunk in batched(scope):
             current += conn.execute(select(*columns).where(mine, SisUserLink.sis_sourced_id.in_(chunk)))  # fmt: skip
         removals.held["users"] = conn.scalar(select(func.count()).where(mine))
     links = match.links
@@ -254,7 +181,7 @@ def _store_links(conn, iid: int, match: MatchResult, removals: Removals,
         for sid, (uid, role) in links.items()
         if sid not in kept
     ]
-    for chunk in _chunks(stale):
+    for chunk in batched(stale):
         conn.execute(delete(SisUserLink).where(SisUserLink.id.in_(chunk)))
     if fresh:
         conn.execute(insert(SisUserLink), fresh)
@@ -268,10 +195,10 @@ def _store_unmatched(conn, iid: int, run_id: int, match: MatchResult, scope: lis
     mine = UnmatchedUser.integration_id == iid
     if scope is None:
         conn.execute(delete(UnmatchedUser).where(mine))
-    for chunk in _chunks(scope or []):
+    for chunk in batched(scope or []):
         conn.execute(delete(UnmatchedUser).where(mine, UnmatchedUser.sis_sourced_id.in_(chunk)))
     rows = [{"integration_id": iid, "run_id": run_id, **row} for row in match.unmatched]
-    for chunk in _chunks(rows, 5000):
+    for chunk in batched(rows, ROWS):
         conn.execute(insert(UnmatchedUser), chunk)
 
 
@@ -338,11 +265,11 @@ def _store_classrooms(conn, integration, excluded, schools, today, removals) -> 
                 counted.append(cid)
         elif tuple(row[2:]) != tuple(wanted[sid][f] for f in fields):
             changed.append({"b_id": cid, **{f"b_{f}": wanted[sid][f] for f in fields}})
-    for chunk in _chunks(counted):
+    for chunk in batched(counted):
         removals.removed["memberships"] += conn.scalar(
             select(func.count()).where(ClassroomMember.classroom_id.in_(chunk))
         )
-    for chunk in _chunks(gone):
+    for chunk in batched(gone):
         conn.execute(delete(ClassroomMember).where(ClassroomMember.classroom_id.in_(chunk)))
         conn.execute(delete(Classroom).where(Classroom.id.in_(chunk)))
     if changed:
@@ -357,7 +284,7 @@ def _store_classrooms(conn, integration, excluded, schools, today, removals) -> 
         for sid, v in wanted.items()
         if sid not in current
     ]
-    for chunk in _chunks(new, 5000):
+    for chunk in batched(new, ROWS):
         conn.execute(insert(Classroom), chunk)
     return len(wanted), {row["sis_sourced_id"] for row in new}
 
@@ -385,20 +312,7 @@ def _store_parents(conn, integration, rows: list[dict]) -> None:
         if key not in current or current[key][0] in stale
     ]
     stale = list(stale)
-    for chunk in _chunks(stale):
+    for chunk in batched(stale):
         conn.execute(delete(ParentContact).where(ParentContact.id.in_(chunk)))
-    for chunk in _chunks(fresh, 5000):
+    for chunk in batched(fresh, ROWS):
         conn.execute(insert(ParentContact), chunk)
-
-
-def _refresh_planner_statistics(conn) -> None:
-    """PostgreSQL only: let the planner see the rows this transaction just wrote.
-
-    On a first sync the mirror and link tables were empty when autovacuum last looked,
-    so PostgreSQL plans the membership join as a nested loop over a few estimated rows
-    and the apply turns quadratic (145 s instead of ~4 s at 20,000 students, see
-    docs/performance.md). ANALYZE sees the transaction's own rows. classroom_member is
-    left out on purpose: analysed while empty, it makes the following anti-join quadratic.
-    """
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("ANALYZE sis_enrollment, sis_user_link, classroom")

@@ -1,6 +1,7 @@
-"""What deleting an integration keeps: the school's classrooms, their members and the
-parent contacts stay on the device, detached from the integration; its SIS mirror,
-matches, unmatched list and runs go with it.
+"""The delete policy of an integration: what deleting it keeps and what goes with it.
+
+The school's classrooms, their members and the parent contacts stay on the device,
+detached from the integration; its SIS mirror, matches, unmatched list and runs go.
 """
 
 from sqlalchemy import delete, update

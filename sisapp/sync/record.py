@@ -1,0 +1,287 @@
+"""Record a sync on its run row: the claim, progress, heartbeat, log and how it ended.
+
+Progress writes go through their own short transactions on a separate connection, never the
+sync's data transaction, so the page sees progress while the sync reads, and a rolled
+back apply never takes the log of what went wrong with it. Writes are throttled (at
+most once per ``interval`` seconds) because a district has a million records.
+
+The log is bounded: the first ``HEAD_LINES`` lines are kept whatever their level, after
+that only warnings and errors, up to ``MAX_LINES``; summary lines always go in. What was
+dropped is counted in ``SyncRun.log_truncated``.
+
+The end of a run that applied is written in the apply transaction itself
+(``finish_applied``), so "succeeded" and the new data commit together; every other
+ending is written in a transaction of its own (``finish_unapplied``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import DBAPIError
+
+from sisapp.extensions import db
+from sisapp.models import SyncLogLine, SyncRun, SyncStatus
+from sisapp.models.types import utcnow
+from sisapp.oneroster import ErrorCode
+
+logger = logging.getLogger(__name__)
+
+HEAD_LINES = 2500
+MAX_LINES = 5000
+MAX_MESSAGE = 1000
+
+
+class RunLog:
+    """Thread-safe buffered log lines of one run (the client logs from its page threads)."""
+
+    def __init__(self, run_id: int, head: int = HEAD_LINES, limit: int = MAX_LINES) -> None:
+        self.run_id = run_id
+        self.head, self.limit = head, limit
+        self.kept = 0
+        self.dropped = 0
+        self._buffer: list[dict] = []
+        self._lock = threading.Lock()
+
+    def add(self, message: str, level: str = "info", *, summary: bool = False) -> None:
+        message = " ".join(str(message).replace("\x00", "").split())[:MAX_MESSAGE]
+        with self._lock:
+            important = summary or level in ("warning", "error")
+            if self.kept >= self.limit or (self.kept >= self.head and not important):
+                self.dropped += 1
+                return
+            self.kept += 1
+            self._buffer.append(
+                {"run_id": self.run_id, "at": utcnow(), "level": level, "message": message}
+            )
+
+    def info(self, message: str) -> None:
+        self.add(message)
+
+    def warning(self, message: str) -> None:
+        self.add(message, "warning")
+
+    def error(self, message: str) -> None:
+        self.add(message, "error", summary=True)
+
+    def take(self) -> list[dict]:
+        with self._lock:
+            rows, self._buffer = self._buffer, []
+        return rows
+
+    def write(self, conn) -> None:
+        """Insert the buffered lines on ``conn`` (the caller's transaction)."""
+        rows = self.take()
+        if rows:
+            conn.execute(insert(SyncLogLine), rows)
+
+
+@dataclass(eq=False)
+class RunRecorder:
+    """Progress, heartbeat, cancel checks and log flushes for one run."""
+
+    run_id: int
+    log: RunLog
+    interval: float = 1.0
+    on_progress: Callable[[dict], None] | None = None
+    clock: Callable[[], float] = time.monotonic
+    phase: str = field(default="starting", init=False)
+    done: int = field(default=0, init=False)
+    total: int = field(default=0, init=False)
+    records: int = field(default=0, init=False)
+    # True while the apply transaction keeps other writers out (SQLite's write lock).
+    paused: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        self._last_write = float("-inf")
+        self._last_cancel_check = float("-inf")
+        self._cancelled = False
+        self._cancel_lock = threading.Lock()
+        # Bound now: the client's read-ahead threads ask should_stop outside the app context.
+        self._engine = db.engine
+
+    # --- progress ------------------------------------------------------------------
+
+    def set_phase(self, phase: str, message: str | None = None) -> None:
+        self.phase = phase
+        if message:
+            self.log.info(message)
+        self.tick(force=True)
+
+    def step(self, done: int | None = None, total: int | None = None) -> None:
+        if done is not None:
+            self.done = done
+        if total is not None:
+            self.total = total
+        self.tick()
+
+    def tick(self, records: int | None = None, force: bool = False) -> None:
+        """Write progress when ``interval`` has passed (or ``force``); cheap otherwise."""
+        if records is not None:
+            self.records = records
+        now = self.clock()
+        if not force and now - self._last_write < self.interval:
+            return
+        self._last_write = now
+        if self.on_progress:
+            self.on_progress(self.snapshot())
+        if not self.paused:
+            self.write()
+
+    def snapshot(self) -> dict:
+        return {
+            "phase": self.phase,
+            "progress_done": self.done,
+            "progress_total": self.total,
+            "records_read": self.records,
+        }
+
+    def write(self, **extra) -> None:
+        """Progress, heartbeat and buffered log lines in one short transaction."""
+        values = {**self.snapshot(), "heartbeat_at": utcnow(), **extra}
+        values["phase"] = values["phase"][:40]
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(update(SyncRun).where(SyncRun.id == self.run_id).values(**values))
+                self.log.write(conn)
+        except Exception:  # noqa: BLE001 - progress is best effort; the run goes on
+            logger.warning("could not record progress of sync run %s", self.run_id, exc_info=True)
+
+    # --- cancel ------------------------------------------------------------------------
+
+    def should_stop(self) -> bool:
+        """``SyncRun.cancel_requested``, re-read from the database at most once per interval."""
+        if self._cancelled:
+            return True
+        with self._cancel_lock:
+            now = self.clock()
+            if now - self._last_cancel_check < self.interval:
+                return self._cancelled
+            self._last_cancel_check = now
+            self._cancelled = self.read_cancel()
+        return self._cancelled
+
+    def read_cancel(self) -> bool:
+        try:
+            with self._engine.connect() as conn:
+                return bool(
+                    conn.scalar(select(SyncRun.cancel_requested).where(SyncRun.id == self.run_id))
+                )
+        except Exception:  # noqa: BLE001 - an unreadable flag is not a cancel
+            logger.warning("could not read cancel flag of sync run %s", self.run_id, exc_info=True)
+            return False
+
+
+# --- the run's beginning and end ---------------------------------------------------------
+
+
+def claim(run_id: int) -> bool:
+    """Move the run from queued to running; False when it was not queued (ran already)."""
+    claimed = db.session.execute(
+        update(SyncRun)
+        .where(SyncRun.id == run_id, SyncRun.status == SyncStatus.QUEUED)
+        .values(status=SyncStatus.RUNNING, started_at=utcnow(), heartbeat_at=utcnow(), phase="starting")
+    ).rowcount  # fmt: skip
+    db.session.commit()
+    return bool(claimed)
+
+
+def finish_applied(conn, recorder: RunRecorder, read, derived, seconds: float) -> None:
+    """Write the run's outcome, counts and log on ``conn``, in the apply transaction
+    (the caller commits). A read with failed schools ends partial."""
+    status, code, message = SyncStatus.SUCCEEDED, None, None
+    if read.failed:
+        status, code, message = SyncStatus.PARTIAL, ErrorCode.SCHOOL_READ_FAILED.value, _partial(read)  # fmt: skip
+    counts = {
+        "unmatched_users": derived.summary.unmatched,
+        "matched_students": derived.summary.matched_students,
+        "matched_teachers": derived.summary.matched_teachers,
+        "imported_classes": derived.imported_classes,
+        "parents": derived.parents,
+    }
+    _log_summary(recorder.log, derived, counts, seconds)
+    if message:
+        recorder.log.add(message, "warning", summary=True)
+    conn.execute(
+        update(SyncRun)
+        .where(SyncRun.id == recorder.run_id)
+        .values(
+            status=status, error_code=code, error_message=message, finished_at=utcnow(),
+            heartbeat_at=utcnow(), phase="done", progress_done=recorder.total,
+            progress_total=recorder.total, records_read=read.records,
+            log_truncated=recorder.log.dropped, **counts,
+        )
+    )  # fmt: skip
+    recorder.log.write(conn)
+
+
+def finish_unapplied(recorder: RunRecorder, status: SyncStatus, code: str, message: str) -> None:
+    """Record an ending that applied nothing, in its own transaction (retried briefly)."""
+    run_id = recorder.run_id
+    recorder.paused = False
+    recorder.log.add(f"{status.value}: {message}", "error" if status is SyncStatus.FAILED else "warning", summary=True)  # fmt: skip
+    for attempt in range(4):
+        try:
+            with db.engine.begin() as conn:
+                conn.execute(
+                    update(SyncRun)
+                    .where(SyncRun.id == run_id)
+                    .values(
+                        status=status, error_code=code, error_message=message[:4000],
+                        finished_at=utcnow(), heartbeat_at=utcnow(), phase=status.value,
+                        records_read=recorder.records, log_truncated=recorder.log.dropped,
+                    )
+                )  # fmt: skip
+                recorder.log.write(conn)
+            return
+        except DBAPIError:
+            logger.warning("could not record the end of sync run %s", run_id, exc_info=True)
+            time.sleep(0.5 * (attempt + 1))
+    logger.error("gave up recording the end of sync run %s (left for the sweep)", run_id)
+
+
+def _partial(read) -> str:
+    names = {s.sourced_id: s.name or s.sourced_id for s in read.schools}
+    parts = [
+        f"{names.get(sid, sid)} ({sid}): {(exc.cause_code or exc.code).value}"
+        for sid, exc in read.failed.items()
+    ]
+    return (
+        f"{len(parts)} school(s) could not be read: {'; '.join(parts)}. The other schools "
+        "were synced; these keep their previous data. If a school keeps failing, you can "
+        "exclude it from the sync."
+    )
+
+
+def _log_summary(log: RunLog, derived, counts: dict, seconds: float) -> None:
+    match = derived.summary
+    for sid, email, first in match.duplicates:
+        log.warning(f"duplicate email {email}: SIS user {sid} skipped, {first} matched first")
+    if match.duplicate_count:
+        log.add(f"{match.duplicate_count} users skipped as duplicate emails", "warning", summary=True)  # fmt: skip
+    if match.other_roles:
+        roles = ", ".join(f"{n} {role}" for role, n in sorted(match.other_roles.items()))
+        log.add(f"not matched (other roles): {roles}", summary=True)
+    if match.skipped:
+        skipped = ", ".join(f"{n} {why}" for why, n in sorted(match.skipped.items()))
+        log.add(f"students and teachers left out: {skipped}", summary=True)
+    if derived.parent_skips:
+        skipped = ", ".join(f"{n} {why}" for why, n in sorted(derived.parent_skips.items()) if n)
+        if skipped:
+            log.add(f"parents skipped: {skipped}", "warning", summary=True)
+    removals = derived.removals
+    log.add(
+        "removed: "
+        + ", ".join(
+            f"{removals.removed[k]} of {removals.held[k]} {k}"
+            for k in ("users", "classrooms", "memberships")
+        ),  # fmt: skip
+        summary=True,
+    )
+    details = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in counts.items())
+    log.add(f"applied in {seconds:.1f} s: {details}", summary=True)
