@@ -46,6 +46,8 @@ SYNC_CONCURRENCY = 8
 SYNC_REMOVAL_THRESHOLD = 0.2
 # Retries of one SIS request (timeouts, 429, 5xx) before the sync gives up on it.
 SYNC_MAX_RETRIES = 6
+# Seconds a sync keeps trying to record its end while the database is unreachable (SY120).
+SYNC_END_RECORD_WINDOW = 120
 SYNC_RUNNER = "sisapp.sync:run_sync"
 SYNC_ENVIRONMENT = "sisapp.sync:sync_environment_from_config"
 DISPATCH_JOB_TIMEOUT = 900

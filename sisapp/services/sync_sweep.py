@@ -7,6 +7,9 @@ queued or running run and ends as failed, with its own code, those that cannot f
 - a queued run whose job is missing from Redis or already over (JB303);
 - a running run whose job failed, was stopped or abandoned in RQ (JB301; JB305 when RQ
   killed it for running past SYNC_JOB_TIMEOUT);
+- never a running run whose work-horse's alive stamp is fresh: RQ may have lost its
+  worker (its main process killed alone) or the database may be briefly unreachable,
+  but the work goes on and ends the run itself;
 - a running run silent for longer than SYNC_HEARTBEAT_TIMEOUT (JB301): neither its
   heartbeat_at (written with progress) nor its work-horse's alive stamp in Redis (written
   by a thread, because an apply holding SQLite's write lock cannot write the row) is
@@ -132,6 +135,11 @@ def _sweep_running(
             "nothing was half-applied.",
             stop=True,
         )
+    timeout = timedelta(seconds=int(current_app.config["SYNC_HEARTBEAT_TIMEOUT"]))
+    if alive is not None and now - alive <= timeout:
+        # Its work-horse still stamps: alive, even if RQ lost its worker (a main process
+        # killed alone leaves the horse working) or the database is briefly unreachable.
+        return False
     if status == JobStatus.FAILED:
         if "JobTimeoutException" in (job.exc_info or ""):
             return _end(run, SyncStatus.FAILED, JobErrorCode.TIMED_OUT, _timed_out())

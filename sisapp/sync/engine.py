@@ -33,7 +33,14 @@ from sisapp.sync.match import match_users
 from sisapp.sync.memberships import changed_only, staged_pairs
 from sisapp.sync.mirror import merge_mirror
 from sisapp.sync.read import ReadResult, read_sis
-from sisapp.sync.record import RunLog, RunRecorder, claim, finish_applied, finish_unapplied
+from sisapp.sync.record import (
+    RunEnded,
+    RunLog,
+    RunRecorder,
+    claim,
+    finish_applied,
+    finish_unapplied,
+)
 from sisapp.sync.rematch import Rematch, basis_key
 from sisapp.sync.stage import analyze_stage, create_stage, drop_stage
 
@@ -54,25 +61,28 @@ def run_sync(run_id: int, env: SyncEnvironment) -> SyncRun | None:
         db.session.refresh(run)
         return run
     recorder = RunRecorder(run_id, RunLog(run_id), env.progress_interval, env.on_progress)
+
     try:
         _sync(run_id, env, recorder)
+    except RunEnded as exc:  # its transaction rolled back with the run's session
+        logger.warning("%s", exc)
     except OneRosterError as exc:
         cancelled = exc.code is ErrorCode.CANCELLED
         message = "The sync was cancelled; no data was changed." if cancelled else str(exc)
         status = SyncStatus.CANCELLED if cancelled else SyncStatus.FAILED
-        _unapplied(recorder, status, exc.code.value, message)
+        _unapplied(recorder, env, status, exc.code.value, message)
     except LargeRemoval as exc:
-        _unapplied(recorder, SyncStatus.PARTIAL, exc.code.value, exc.message)
+        _unapplied(recorder, env, SyncStatus.PARTIAL, exc.code.value, exc.message)
     except SyncError as exc:
-        _unapplied(recorder, SyncStatus.FAILED, exc.code.value, exc.message)
+        _unapplied(recorder, env, SyncStatus.FAILED, exc.code.value, exc.message)
     except DBAPIError:
         logger.exception("database error in sync run %s", run_id)
         code = SyncErrorCode.DATABASE_ERROR
-        _unapplied(recorder, SyncStatus.FAILED, code.value, code.meaning)
+        _unapplied(recorder, env, SyncStatus.FAILED, code.value, code.meaning)
     except Exception:
         logger.exception("unexpected error in sync run %s", run_id)
         code = SyncErrorCode.INTERNAL_ERROR
-        _unapplied(recorder, SyncStatus.FAILED, code.value, code.meaning)
+        _unapplied(recorder, env, SyncStatus.FAILED, code.value, code.meaning)
     db.session.expire_all()
     return db.session.get(SyncRun, run_id)
 
@@ -159,7 +169,7 @@ def _remember(integration: OneRosterIntegration, read: ReadResult, schools: dict
     integration.detected_version, integration.detected_auth = read.detected
 
 
-def _unapplied(recorder: RunRecorder, status: SyncStatus, code: str, message: str) -> None:
+def _unapplied(recorder: RunRecorder, env: SyncEnvironment, status, code: str, message: str):
     """End the run without its data: the caller's session let go, the end recorded."""
     db.session.rollback()
-    finish_unapplied(recorder, status, code, message)
+    finish_unapplied(recorder, status, code, message, window=env.end_record_window)

@@ -15,6 +15,7 @@ from cryptography.fernet import InvalidToken
 
 from sisapp.config import (
     SYNC_CONCURRENCY,
+    SYNC_END_RECORD_WINDOW,
     SYNC_MAX_RETRIES,
     SYNC_PAGE_SIZE,
     SYNC_REMOVAL_THRESHOLD,
@@ -38,6 +39,7 @@ class SyncEnvironment:
     page_size: int = SYNC_PAGE_SIZE
     concurrency: int = SYNC_CONCURRENCY
     max_retries: int = SYNC_MAX_RETRIES
+    end_record_window: float = SYNC_END_RECORD_WINDOW
     progress_interval: float = 1.0
     today: date | None = None  # None: today in the device's region
     on_progress: Callable[[dict], None] | None = None
@@ -68,7 +70,7 @@ def sync_environment_from_config(config, **overrides) -> SyncEnvironment:
     """A ``SyncEnvironment`` from the app config (``current_app.config``).
 
     Keys: ENCRYPTION_KEY, ALLOW_PRIVATE_SIS_URLS, SYNC_REMOVAL_THRESHOLD, SYNC_PAGE_SIZE,
-    SYNC_CONCURRENCY, SYNC_MAX_RETRIES (defaults and meanings: ``sisapp/config.py``).
+    SYNC_CONCURRENCY, SYNC_MAX_RETRIES, SYNC_END_RECORD_WINDOW (defaults and meanings: ``sisapp/config.py``).
     """
     values = {
         "box": SecretBox(config["ENCRYPTION_KEY"]),
@@ -77,6 +79,7 @@ def sync_environment_from_config(config, **overrides) -> SyncEnvironment:
         "page_size": int(config["SYNC_PAGE_SIZE"]),
         "concurrency": int(config["SYNC_CONCURRENCY"]),
         "max_retries": int(config["SYNC_MAX_RETRIES"]),
+        "end_record_window": float(config["SYNC_END_RECORD_WINDOW"]),
     }
     values.update(overrides)
     return SyncEnvironment(**values)

@@ -32,6 +32,8 @@ from sisapp.oneroster import ErrorCode
 
 logger = logging.getLogger(__name__)
 
+ACTIVE = (SyncStatus.QUEUED, SyncStatus.RUNNING)
+
 HEAD_LINES = 2500
 MAX_LINES = 5000
 MAX_MESSAGE = 1000
@@ -207,42 +209,65 @@ def finish_applied(conn, recorder: RunRecorder, read, derived, seconds: float) -
     _log_summary(recorder.log, derived, counts, seconds)
     if message:
         recorder.log.add(message, "warning", summary=True)
-    conn.execute(
+    ended = conn.execute(
         update(SyncRun)
-        .where(SyncRun.id == recorder.run_id)
+        .where(SyncRun.id == recorder.run_id, SyncRun.status == SyncStatus.RUNNING)
         .values(
             status=status, error_code=code, error_message=message, finished_at=utcnow(),
             heartbeat_at=utcnow(), phase="done", progress_done=recorder.total,
             progress_total=recorder.total, records_read=read.records,
             log_truncated=recorder.log.dropped, **counts,
         )
-    )  # fmt: skip
+    ).rowcount  # fmt: skip
+    if not ended:
+        raise RunEnded(recorder.run_id)
     recorder.log.write(conn)
 
 
-def finish_unapplied(recorder: RunRecorder, status: SyncStatus, code: str, message: str) -> None:
-    """Record an ending that applied nothing, in its own transaction (retried briefly)."""
+class RunEnded(Exception):
+    """The run was ended elsewhere (the sweep, a forced cancel) while this process still
+    worked on it: whatever it did must roll back, and its end is not written again."""
+
+    def __init__(self, run_id: int):
+        super().__init__(f"sync run {run_id} was ended elsewhere; its work is rolled back")
+
+
+def finish_unapplied(
+    recorder: RunRecorder, status: SyncStatus, code: str, message: str, *, window: float = 0
+) -> bool:
+    """Record an ending that applied nothing, in its own transaction, only while the run is
+    still active. A database that is unreachable is retried with a growing pause for up
+    to ``window`` seconds, so an outage ends the run with its own code (SY120) instead of
+    leaving it to the sweep. Returns False when the end could not be recorded."""
     run_id = recorder.run_id
     recorder.paused = False
     recorder.log.add(f"{status.value}: {message}", "error" if status is SyncStatus.FAILED else "warning", summary=True)  # fmt: skip
-    for attempt in range(4):
+    deadline, pause = time.monotonic() + window, 0.5
+    while True:
         try:
             with db.engine.begin() as conn:
-                conn.execute(
+                ended = conn.execute(
                     update(SyncRun)
-                    .where(SyncRun.id == run_id)
+                    .where(SyncRun.id == run_id, SyncRun.status.in_(ACTIVE))
                     .values(
                         status=status, error_code=code, error_message=message[:4000],
                         finished_at=utcnow(), heartbeat_at=utcnow(), phase=status.value,
                         records_read=recorder.records, log_truncated=recorder.log.dropped,
                     )
-                )  # fmt: skip
-                recorder.log.write(conn)
-            return
+                ).rowcount  # fmt: skip
+                if ended:
+                    recorder.log.write(conn)
+                else:
+                    logger.warning("sync run %s was ended elsewhere; not ending it again", run_id)
+            return True
         except DBAPIError:
-            logger.warning("could not record the end of sync run %s", run_id, exc_info=True)
-            time.sleep(0.5 * (attempt + 1))
+            if time.monotonic() + pause > deadline:
+                break
+            logger.warning("could not record the end of sync run %s; retrying", run_id)
+            time.sleep(pause)
+            pause = min(pause * 2, 15.0)
     logger.error("gave up recording the end of sync run %s (left for the sweep)", run_id)
+    return False
 
 
 def _partial(read) -> str:
