@@ -16,7 +16,7 @@ from sisapp.integrations.common import (
 from sisapp.integrations.forms import IntegrationForm
 from sisapp.services.connection_check import check_connection
 from sisapp.services.directory import count_directory
-from sisapp.services.error_codes import INTRO, SECTIONS
+from sisapp.services.error_codes import INTRO, SECTIONS, WHEN_TO_CONTACT_SUPPORT
 from sisapp.services.integrations import create_integration, data_from, update_integration
 from sisapp.services.run_views import overview
 
@@ -125,4 +125,9 @@ def test_connection_edit(integration_id: int):
 @login_required
 def error_codes():
     """Every error code: meaning and what to do for the admin, then the operator's notes."""
-    return render_template("integrations/error_codes.html", intro=INTRO, sections=SECTIONS)
+    return render_template(
+        "integrations/error_codes.html",
+        intro=INTRO,
+        support=WHEN_TO_CONTACT_SUPPORT,
+        sections=SECTIONS,
+    )

@@ -44,8 +44,11 @@ class Section:
 
 INTRO = (
     "Every failure the app reports carries a stable code. The code never changes meaning; "
-    "new failures get new codes. Contact Support with the error code when the advice says "
-    "so, or when an error keeps coming back after you followed it."
+    "new failures get new codes."
+)
+WHEN_TO_CONTACT_SUPPORT = (
+    "Contact Support with the error code, and the time it happened, when the advice for "
+    "the code says so, or when an error keeps coming back after you followed the advice."
 )
 
 SECTIONS = (
@@ -109,6 +112,10 @@ def error_codes_markdown() -> str:
         " edit the enums, not this file. -->",
         "",
         INTRO,
+        "",
+        "## When to contact Support",
+        "",
+        WHEN_TO_CONTACT_SUPPORT,
     ]
     for section in SECTIONS:
         lines += ["", f"## {section.title}", "", section.summary, ""]
