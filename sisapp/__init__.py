@@ -9,17 +9,29 @@ from sisapp import config as default_config
 from sisapp.extensions import csrf, db, login_manager, migrate
 from sisapp.keys import ConfigurationError, ensure_key, new_encryption_key, new_secret_key
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-MIGRATIONS_DIR = str(Path(__file__).resolve().parent / "migrations")
+PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_DIR.parent
+MIGRATIONS_DIR = str(PACKAGE_DIR / "migrations")
+
+
+def _shipped(name: str) -> str:
+    """templates/ or static/: inside the package in a wheel, beside it in the source tree."""
+    packaged = PACKAGE_DIR / name
+    return str(packaged if packaged.is_dir() else PROJECT_ROOT / name)
+
+
+def _default_instance_path() -> str | None:
+    """instance/ of the source tree; an installed wheel uses Flask's <prefix>/var/sisapp-instance."""
+    return str(PROJECT_ROOT / "instance") if (PROJECT_ROOT / "pyproject.toml").is_file() else None
 
 
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(
         __name__,
-        instance_path=os.environ.get("SISAPP_INSTANCE_PATH") or str(PROJECT_ROOT / "instance"),
+        instance_path=os.environ.get("SISAPP_INSTANCE_PATH") or _default_instance_path(),
         instance_relative_config=True,
-        template_folder=str(PROJECT_ROOT / "templates"),
-        static_folder=str(PROJECT_ROOT / "static"),
+        template_folder=_shipped("templates"),
+        static_folder=_shipped("static"),
     )
     load_config(app, test_config)
     configure_logging()
@@ -109,7 +121,9 @@ def register_blueprints(app: Flask) -> None:
     from sisapp.auth import bp as auth_bp
     from sisapp.directory import bp as directory_bp
     from sisapp.integrations import bp as integrations_bp
+    from sisapp.integrations.routes import home
 
+    app.add_url_rule("/", "home", home)
     app.register_blueprint(auth_bp)
     app.register_blueprint(directory_bp)
     app.register_blueprint(integrations_bp)

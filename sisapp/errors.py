@@ -3,43 +3,28 @@
 from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 
+# What each error says to the admin: (status, title, message).
+PAGES: dict[type[Exception] | int, tuple[int, str, str]] = {
+    CSRFError: (
+        400,
+        "This form has expired",
+        "Your session changed since this page was opened. Reload the page and try again.",
+    ),
+    404: (404, "Not found", "There is nothing here."),
+    405: (405, "Not allowed", "That action is not available here."),
+    500: (
+        500,
+        "Something went wrong",
+        "The error was logged. Try again; if it persists, contact support.",
+    ),
+}
 
-def _render(template: str, status: int, **ctx):
-    if request.headers.get("HX-Request"):
-        return render_template("errors/_message.html", status=status, **ctx), status
-    return render_template(template, status=status, **ctx), status
+
+def _render(status: int, title: str, message: str):
+    template = "errors/_message.html" if request.headers.get("HX-Request") else "errors/error.html"
+    return render_template(template, status=status, title=title, message=message), status
 
 
 def register(app: Flask) -> None:
-    @app.errorhandler(CSRFError)
-    def csrf_error(exc):
-        return _render(
-            "errors/error.html",
-            400,
-            title="This form has expired",
-            message="Your session changed since this page was opened. Reload the page and try again.",
-        )
-
-    @app.errorhandler(404)
-    def not_found(exc):
-        return _render(
-            "errors/error.html", 404, title="Not found", message="There is nothing here."
-        )
-
-    @app.errorhandler(405)
-    def not_allowed(exc):
-        return _render(
-            "errors/error.html",
-            405,
-            title="Not allowed",
-            message="That action is not available here.",
-        )
-
-    @app.errorhandler(500)
-    def server_error(exc):
-        return _render(
-            "errors/error.html",
-            500,
-            title="Something went wrong",
-            message="The error was logged. Try again; if it persists, contact support.",
-        )
+    for error, page in PAGES.items():
+        app.register_error_handler(error, lambda _exc, page=page: _render(*page))

@@ -8,21 +8,17 @@ BACKGROUND_COMMANDS: list[list[str]] = [["worker"], ["scheduler"]]
 
 def register(app: Flask) -> None:
     from sisapp.cli.accounts import admin_cli, device_cli
+    from sisapp.cli.demo_sis import demo_sis_command
     from sisapp.cli.dev import dev_command
     from sisapp.cli.directory import directory_cli
+    from sisapp.cli.docs import docs_cli
+    from sisapp.cli.integrations import integration_cli
     from sisapp.cli.jobs import register as register_jobs
+    from sisapp.cli.oneroster import oneroster_cli
+    from sisapp.cli.sync import sync_cli
 
     for group in (device_cli, admin_cli, directory_cli, dev_command):
         app.cli.add_command(group)
     register_jobs(app)
-
-    from sisapp.demo_sis_cli import demo_sis_command
-    from sisapp.oneroster_cli import oneroster_cli
-
-    app.cli.add_command(oneroster_cli)
-    app.cli.add_command(demo_sis_command)
-    from sisapp.cli.integrations import integration_cli
-    from sisapp.cli.sync import sync_cli
-
-    app.cli.add_command(integration_cli)
-    app.cli.add_command(sync_cli)
+    for group in (oneroster_cli, demo_sis_command, integration_cli, sync_cli, docs_cli):
+        app.cli.add_command(group)

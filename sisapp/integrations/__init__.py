@@ -2,6 +2,6 @@
 
 from flask import Blueprint
 
-bp = Blueprint("integrations", __name__)
+bp = Blueprint("integrations", __name__, url_prefix="/sis-integration")
 
 from sisapp.integrations import dialogs, routes, runs  # noqa: E402,F401

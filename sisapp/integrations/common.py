@@ -4,15 +4,17 @@ Each dialog has a full-page twin so the pages work without JavaScript: an htmx r
 (`HX-Request`) gets just the `<dialog>`, a plain request gets it inside the layout.
 """
 
-from datetime import datetime
+from collections.abc import Callable
+from typing import Any
 
 from flask import abort, current_app, flash, make_response, redirect, render_template, request
 from flask import url_for as _url_for
 from flask_login import current_user
+from flask_wtf import FlaskForm
 
 from sisapp.keys import SecretBox
 from sisapp.models import OneRosterIntegration
-from sisapp.services.integrations import get_integration
+from sisapp.services.integrations import IntegrationError, get_integration
 
 
 def is_htmx() -> bool:
@@ -55,18 +57,14 @@ def done(message: str, category: str = "success"):
     return redirect(target)
 
 
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    seconds = int(max(0, seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m {secs:02d}s"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
-
-
-def iso_utc(value: datetime | None) -> str:
-    return value.isoformat(timespec="seconds") if value else ""
+def saved(form: FlaskForm, save: Callable[[], Any]) -> Any:
+    """Validate the form, then save: the save's result (True when it returns nothing), or
+    None when the form or the service refused the data (the messages are on the form)."""
+    if not form.validate_on_submit():
+        return None
+    try:
+        result = save()
+    except IntegrationError as exc:
+        form.put_errors(exc.errors)
+        return None
+    return True if result is None else result

@@ -18,7 +18,20 @@ def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
-class IntegrationForm(FlaskForm):
+class ServiceForm(FlaskForm):
+    """A form whose service may refuse the data with field-keyed messages."""
+
+    def put_errors(self, errors: dict[str, str]) -> None:
+        """Show a service's field errors on the matching fields (others on the form)."""
+        for name, message in errors.items():
+            field = self._fields.get(name)
+            if field is None:
+                self.form_errors.append(message)
+            else:
+                field.errors = [*field.errors, message]
+
+
+class IntegrationForm(ServiceForm):
     """Add/Edit OneRoster Sync: fields in the order an admin reads them."""
 
     sis_vendor = SelectField(
@@ -74,17 +87,8 @@ class IntegrationForm(FlaskForm):
             relationship_type=self.relationship_type.data or None,
         )
 
-    def put_errors(self, errors: dict[str, str]) -> None:
-        """Show a service's field errors on the matching fields (others on the form)."""
-        for name, message in errors.items():
-            field = self._fields.get(name)
-            if field is None:
-                self.form_errors.append(message)
-            else:
-                field.errors = [*field.errors, message]
 
-
-class ExcludeSchoolsForm(FlaskForm):
+class ExcludeSchoolsForm(ServiceForm):
     """The Excluded Schools list is the submitted value; everything else is included."""
 
     excluded = SelectMultipleField("Excluded Schools", choices=[], validate_choice=False)

@@ -7,37 +7,26 @@ from sisapp.integrations import bp
 from sisapp.integrations.common import (
     allow_private,
     done,
-    format_duration,
     integration_or_404,
     is_htmx,
-    iso_utc,
     render_dialog,
+    saved,
     secret_box,
 )
 from sisapp.integrations.forms import IntegrationForm
 from sisapp.services.connection_check import check_connection
 from sisapp.services.directory import count_directory
-from sisapp.services.error_codes import code_info, error_codes_html
-from sisapp.services.integrations import (
-    IntegrationError,
-    create_integration,
-    data_from,
-    update_integration,
-)
+from sisapp.services.error_codes import INTRO, SECTIONS, WHEN_TO_CONTACT_SUPPORT
+from sisapp.services.integrations import create_integration, data_from, update_integration
 from sisapp.services.run_views import overview
 
-bp.add_app_template_filter(format_duration, "duration")
-bp.add_app_template_filter(iso_utc, "iso_utc")
-bp.add_app_template_global(code_info, "code_info")
 
-
-@bp.get("/")
 def home():
-    """Admins land on the SIS Integration page."""
+    """Admins land on the SIS Integration page (registered at "/" by the app factory)."""
     return redirect(url_for("integrations.index"))
 
 
-@bp.get("/sis-integration/")
+@bp.get("/")
 @login_required
 def index():
     """The device's integrations, or what to do first when there are none."""
@@ -48,7 +37,7 @@ def index():
     )
 
 
-@bp.get("/sis-integration/new")
+@bp.get("/new")
 @login_required
 def choose():
     """Add New: pick the kind of integration (OneRoster is the one there is)."""
@@ -65,29 +54,27 @@ def _integration_dialog(form, integration=None, result=None):
     )
 
 
-@bp.get("/sis-integration/new/oneroster")
+@bp.get("/new/oneroster")
 @login_required
 def add():
     """The empty "Add OneRoster Sync" dialog."""
     return _integration_dialog(IntegrationForm())
 
 
-@bp.post("/sis-integration/new/oneroster")
+@bp.post("/new/oneroster")
 @login_required
 def add_post():
     """Save a new integration, or re-render the dialog with field errors (nothing saved)."""
     form = IntegrationForm()
-    if form.validate_on_submit():
-        try:
-            integration = create_integration(current_user.device_id, form.to_data(), secret_box())
-        except IntegrationError as exc:
-            form.put_errors(exc.errors)
-        else:
-            return done(f"“{integration.name}” was added. Run Sync to import its data.")
+    integration = saved(
+        form, lambda: create_integration(current_user.device_id, form.to_data(), secret_box())
+    )
+    if integration:
+        return done(f"“{integration.name}” was added. Run Sync to import its data.")
     return _integration_dialog(form)
 
 
-@bp.get("/sis-integration/<int:integration_id>/edit")
+@bp.get("/<int:integration_id>/edit")
 @login_required
 def edit(integration_id: int):
     """The dialog filled in from the stored settings; the secret field stays blank."""
@@ -95,22 +82,17 @@ def edit(integration_id: int):
     return _integration_dialog(IntegrationForm(obj=data_from(integration)), integration)
 
 
-@bp.post("/sis-integration/<int:integration_id>/edit")
+@bp.post("/<int:integration_id>/edit")
 @login_required
 def edit_post(integration_id: int):
     """Save edits (a blank secret keeps the stored one); the integration then needs a sync."""
     integration = integration_or_404(integration_id)
     form = IntegrationForm()
-    if form.validate_on_submit():
-        try:
-            update_integration(integration, form.to_data(), secret_box())
-        except IntegrationError as exc:
-            form.put_errors(exc.errors)
-        else:
-            return done(
-                f"“{integration.name}” was saved. A sync is needed for the changes to take effect.",
-                "warn",
-            )
+    if saved(form, lambda: update_integration(integration, form.to_data(), secret_box())):
+        return done(
+            f"“{integration.name}” was saved. A sync is needed for the changes to take effect.",
+            "warn",
+        )
     return _integration_dialog(form, integration)
 
 
@@ -125,22 +107,27 @@ def _test(form, integration=None):
     return _integration_dialog(form, integration, result)
 
 
-@bp.post("/sis-integration/test-connection")
+@bp.post("/test-connection")
 @login_required
 def test_connection():
     """Test Connection for unsaved settings: version, auth mode and schools, or the error."""
     return _test(IntegrationForm())
 
 
-@bp.post("/sis-integration/<int:integration_id>/test-connection")
+@bp.post("/<int:integration_id>/test-connection")
 @login_required
 def test_connection_edit(integration_id: int):
     """Test Connection while editing; a blank secret tests the stored one."""
     return _test(IntegrationForm(), integration_or_404(integration_id))
 
 
-@bp.get("/sis-integration/error-codes")
+@bp.get("/error-codes")
 @login_required
 def error_codes():
-    """Every error code, what it means and what to do (from docs/error-codes.md)."""
-    return render_template("integrations/error_codes.html", body=error_codes_html())
+    """Every error code: meaning and what to do for the admin, then the operator's notes."""
+    return render_template(
+        "integrations/error_codes.html",
+        intro=INTRO,
+        support=WHEN_TO_CONTACT_SUPPORT,
+        sections=SECTIONS,
+    )

@@ -24,7 +24,7 @@ def _status(integration_id: int, run, notice: str | None = None):
     )
 
 
-@bp.post("/sis-integration/<int:integration_id>/sync")
+@bp.post("/<int:integration_id>/sync")
 @login_required
 def sync(integration_id: int):
     """Queue a sync (or show the one already queued/running) and answer with its status."""
@@ -37,14 +37,14 @@ def sync(integration_id: int):
     return _status(integration.id, run, notice)
 
 
-@bp.get("/sis-integration/<int:integration_id>/runs/<int:run_id>/status")
+@bp.get("/<int:integration_id>/runs/<int:run_id>/status")
 @login_required
 def status(integration_id: int, run_id: int):
     """The polled fragment: one small query, never a SIS call."""
     return _status(integration_id, _run_or_404(integration_id, run_id))
 
 
-@bp.post("/sis-integration/<int:integration_id>/runs/<int:run_id>/cancel")
+@bp.post("/<int:integration_id>/runs/<int:run_id>/cancel")
 @login_required
 def cancel(integration_id: int, run_id: int):
     """Ask the run to stop; the worker stops between pages and marks it cancelled."""
@@ -56,34 +56,32 @@ def cancel(integration_id: int, run_id: int):
     return _status(integration_id, run_views.run_of(current_user.device_id, integration_id, run_id))
 
 
-@bp.get("/sis-integration/<int:integration_id>/log")
+def _chosen_run(integration_id: int, runs: list):
+    """The run picked in View Log (newest by default); another device's run answers 404."""
+    chosen = request.args.get("run", type=int)
+    if not chosen:
+        return runs[0] if runs else None
+    return next((r for r in runs if r.id == chosen), None) or _run_or_404(integration_id, chosen)
+
+
+@bp.get("/<int:integration_id>/log")
 @login_required
 def log(integration_id: int):
     """View Log: the chosen run's (newest by default) last lines; older lines on request."""
     integration = integration_or_404(integration_id)
     runs = recent_runs(integration)
-    chosen = request.args.get("run", type=int)
-    run = next((r for r in runs if r.id == chosen), None) if chosen else (runs[0] if runs else None)
-    if chosen and run is None:
-        run = _run_or_404(integration_id, chosen)
+    run = _chosen_run(integration_id, runs)
     before = request.args.get("before", type=int)
-    page = run_views.log_page(run, before) if run else None
+    context = {"integration": integration, "run": run}
+    context["page"] = run_views.log_page(run, before) if run else None
     if before is not None and is_htmx():
-        return render_template(
-            "integrations/_log_lines.html", integration=integration, run=run, page=page
-        )
+        return render_template("integrations/_log_lines.html", **context)
     return render_dialog(
-        "integrations/_dialog_log.html",
-        "Sync log",
-        integration=integration,
-        runs=runs,
-        run=run,
-        page=page,
-        before=before,
+        "integrations/_dialog_log.html", "Sync log", runs=runs, before=before, **context
     )
 
 
-@bp.get("/sis-integration/<int:integration_id>/runs/<int:run_id>/log.txt")
+@bp.get("/<int:integration_id>/runs/<int:run_id>/log.txt")
 @login_required
 def log_download(integration_id: int, run_id: int):
     """The run's whole log as a text download, streamed in batches."""
@@ -95,7 +93,7 @@ def log_download(integration_id: int, run_id: int):
     )
 
 
-@bp.get("/sis-integration/<int:integration_id>/unmatched")
+@bp.get("/<int:integration_id>/unmatched")
 @login_required
 def unmatched(integration_id: int):
     """SIS users of the last sync that matched no directory user by email."""
@@ -104,7 +102,7 @@ def unmatched(integration_id: int):
     return render_template("integrations/unmatched.html", integration=integration, page=page)
 
 
-@bp.get("/sis-integration/<int:integration_id>/unmatched.csv")
+@bp.get("/<int:integration_id>/unmatched.csv")
 @login_required
 def unmatched_csv(integration_id: int):
     """The unmatched users as CSV, for fixing emails in the directory or the SIS."""

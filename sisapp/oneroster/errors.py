@@ -19,20 +19,26 @@ from enum import StrEnum
 
 
 class CodeTable(StrEnum):
-    """Base of the app's error-code enums: each member is (code, meaning, action).
+    """Base of the app's error-code enums: one member per code, the single source of the
+    error-codes page and docs/error-codes.md (``flask --app app docs error-codes``).
 
-    Members compare equal to their code string, so runs store plain codes while the
-    pages look up what a code means and what the IT admin should do about it.
+    A member is ``(code, meaning, action)`` or ``(code, meaning, action, operator_note)``:
+    ``meaning`` is one plain sentence for a school IT admin, ``action`` what that admin
+    does (often "contact Support with the error code"), ``operator_note`` the technical
+    detail for whoever runs the server (settings, logs, workers); it may be left out.
+    Members compare equal to their code string, so runs store plain codes.
     """
 
     meaning: str
     action: str
+    operator_note: str
 
-    def __new__(cls, code: str, meaning: str, action: str) -> CodeTable:
+    def __new__(cls, code: str, meaning: str, action: str, operator_note: str = "") -> CodeTable:
         obj = str.__new__(cls, code)
         obj._value_ = code
         obj.meaning = meaning
         obj.action = action
+        obj.operator_note = operator_note
         return obj
 
     def __str__(self) -> str:
@@ -40,121 +46,153 @@ class CodeTable(StrEnum):
 
 
 class ErrorCode(CodeTable):
-    """Stable error codes, each with a one-line meaning and the action for the IT admin."""
+    """The OneRoster client's codes: (code, meaning, action, operator note)."""
 
     INVALID_SETTINGS = (
         "OR100",
         "The connection settings are incomplete or invalid.",
         "Fill in the endpoint URL, client ID and secret; check the URL is a full https:// address.",
+        "Found by the settings check before any request is sent.",
     )
     URL_NOT_ALLOWED = (
         "OR101",
-        "The endpoint or token URL is not https, or resolves (or, when connecting, leads) "
-        "to a loopback, private, link-local or reserved address.",
-        "Use the public https:// address of the SIS. Private addresses are only allowed "
-        "when SISAPP_ALLOW_PRIVATE_SIS_URLS=1 (development).",
+        "The endpoint or token URL is not a public https:// address.",
+        "Use the public https:// address of the SIS, as its documentation gives it.",
+        "The URL is not https, or its host resolves (or, when connecting, leads) to a "
+        "loopback, private, link-local or reserved address. Private addresses are only "
+        "allowed when SISAPP_ALLOW_PRIVATE_SIS_URLS=1 (development).",
     )
     UNREACHABLE = (
         "OR110",
-        "The SIS host could not be reached (DNS failure or connection refused).",
-        "Check the host name in the endpoint URL and that the SIS accepts connections "
-        "from this server (firewall, allow-list).",
+        "School Manager could not reach the SIS: its address was not found or it refused "
+        "the connection.",
+        "Check the host name in the endpoint URL, and ask the SIS administrator to accept "
+        "connections from School Manager (firewall, allow-list).",
+        "DNS failure or connection refused; the run log and the worker log hold the network error.",
     )
     TLS_ERROR = (
         "OR111",
-        "The TLS (https) connection failed, usually an invalid or untrusted certificate.",
+        "The secure (https) connection to the SIS failed, usually because of an invalid or "
+        "untrusted certificate.",
         "Ask the SIS administrator to fix the server certificate (expired, wrong host name "
         "or missing intermediate).",
+        "TLS handshake or certificate verification failed against the server's CA bundle.",
     )
     TIMEOUT = (
         "OR112",
-        "The SIS did not answer in time, even after retries.",
-        "Check the SIS is up; if it is slow, raise the read timeout or lower the concurrency.",
+        "The SIS did not answer in time, even after several tries.",
+        "Check the SIS is up and try again; if it keeps happening, contact Support with the "
+        "error code.",
+        "Connect or read timeout after the client's retries. For a slow SIS raise the read "
+        "timeout or lower SYNC_CONCURRENCY.",
     )
     BAD_CREDENTIALS = (
         "OR120",
         "The SIS refused the client ID or secret.",
         "Re-enter the client ID and secret from the SIS (they may have been regenerated) "
         "and check the OneRoster application is enabled there.",
+        "HTTP 401 from the token URL or the API; the message quotes the SIS's "
+        "imsx_description when it sends one.",
     )
     TOKEN_URL_FAILED = (
         "OR121",
-        "The OAuth 2.0 token URL did not issue a token (unreachable, not found or an "
-        "unexpected answer).",
+        "The Token URL did not give School Manager an access token.",
         "Check the Token URL in the SIS documentation (e.g. PowerSchool: "
         "https://<server>/oauth/access_token). Leave it empty for OAuth 1.0a.",
+        "The OAuth 2.0 client-credentials request was unreachable, not found, or answered "
+        "without a token.",
     )
     SIGNATURE_INVALID = (
         "OR122",
-        "The SIS rejected the OAuth 1.0a signature.",
+        "The SIS rejected the signature on School Manager's requests (OAuth 1.0a).",
         "Re-enter the client secret; if it is right, ask the SIS vendor which signature "
         "method (HMAC-SHA256 or HMAC-SHA1) it expects.",
+        "HTTP 401 naming the OAuth 1.0a signature.",
     )
     CLOCK_SKEW = (
         "OR123",
-        "The SIS rejected the request's timestamp or nonce: the clocks disagree.",
-        "Synchronise this server's clock (NTP); the SIS tolerates only a few minutes of skew.",
+        "The SIS rejected the request's time stamp: the clocks of School Manager and the SIS "
+        "disagree.",
+        "Ask the SIS administrator to check the SIS server's clock; if it is right, contact "
+        "Support with the error code.",
+        "OAuth 1.0a timestamp or nonce refused. Synchronise this server's clock (NTP); the "
+        "SIS tolerates only a few minutes of skew.",
     )
     FORBIDDEN_SCOPE = (
         "OR124",
-        "The credentials are valid but not allowed to read this data (HTTP 403 or "
-        "insufficient scope).",
+        "The client ID and secret are valid but not allowed to read the roster data.",
         "In the SIS, grant the application the OneRoster roster read scopes "
         "(roster-core.readonly and roster.readonly) and access to the schools.",
+        "HTTP 403 or an insufficient-scope answer.",
     )
     NOT_ONEROSTER = (
         "OR130",
-        "No OneRoster API was found at the endpoint URL (404 or HTML where JSON was expected).",
+        "No OneRoster service was found at the endpoint URL.",
         "Use the OneRoster base URL from the SIS documentation, e.g. "
         "https://<server>/ims/oneroster/v1p1 or .../ims/oneroster/rostering/v1p2.",
+        "HTTP 404, or HTML where JSON was expected, at the endpoint's discovery requests.",
     )
     ENDPOINT_NOT_FOUND = (
         "OR131",
-        "The SIS does not offer this OneRoster collection (HTTP 404).",
-        "Check which OneRoster collections the SIS exports and that they are enabled.",
+        "The SIS does not share one of the kinds of roster data the sync reads.",
+        "Check in the SIS which OneRoster data it shares (schools, classes, users, "
+        "enrollments) and that it is enabled.",
+        "HTTP 404 on a collection path; the message names the path.",
     )
     REQUEST_REJECTED = (
         "OR132",
-        "The SIS rejected the request (HTTP 4xx), for example a filter it does not support.",
-        "Read the SIS's description in the message; report it to us if it persists.",
+        "The SIS refused one of School Manager's requests.",
+        "Try again later; if it keeps happening, contact Support with the error code.",
+        "HTTP 4xx other than 401, 403, 404 and 429, for example a filter the SIS does not "
+        "support; the message quotes the SIS's description.",
     )
     SERVER_ERROR = (
         "OR140",
-        "The SIS kept answering with server errors (HTTP 5xx) after retries.",
-        "Try again later; if it persists, ask the SIS administrator to check the server logs.",
+        "The SIS kept reporting errors of its own, even after several tries.",
+        "Try again later; if it keeps happening, ask the SIS administrator to check the SIS.",
+        "HTTP 5xx after the client's retries; the SIS's server logs say why.",
     )
     RATE_LIMITED = (
         "OR141",
-        "The SIS kept answering 'too many requests' (HTTP 429) after retries.",
-        "Lower the concurrency or schedule the sync outside peak hours.",
+        "The SIS asked School Manager to send fewer requests, even after several tries.",
+        "Schedule the sync outside the SIS's busy hours; if it keeps happening, contact "
+        "Support with the error code.",
+        "HTTP 429 after the client's retries. Lower SYNC_CONCURRENCY.",
     )
     MALFORMED_PAGE = (
         "OR150",
-        "The SIS sent data that is not valid OneRoster (bad JSON, missing collection or a "
-        "record without sourcedId).",
-        "Report it to the SIS vendor with the path in the message; the run keeps the last "
-        "good data.",
+        "The SIS sent roster data that School Manager cannot read; the data of the last good "
+        "sync is kept.",
+        "Report it to the SIS vendor with the error code and the message shown with it.",
+        "Bad JSON, a missing collection or a record without sourcedId; the message names the path.",
     )
     PAGING_STUCK = (
         "OR151",
-        "The SIS returned the same page again: it ignores the offset parameter.",
-        "Report it to the SIS vendor; as a workaround raise the page size above the "
+        "The SIS sent the same page of data again and again, so the sync could not read "
+        "everything.",
+        "Report it to the SIS vendor, and contact Support with the error code for a workaround.",
+        "The SIS ignores the offset parameter. Workaround: raise SYNC_PAGE_SIZE above the "
         "collection size.",
     )
     SCHOOL_READ_FAILED = (
         "OR160",
-        "Reading one school failed; the other schools were read.",
-        "See the underlying code in the message; the school is retried on the next sync.",
+        "One school's data could not be read; the other schools were synced.",
+        "See the reason shown with the error; the school is tried again on the next sync.",
+        "Wraps the code of the underlying failure (cause_code, shown in the message) and "
+        "names the school, so a sync can finish the other schools and mark the run partial. "
+        "CANCELLED is never wrapped.",
     )
     CANCELLED = (
         "OR170",
-        "The read was cancelled on request.",
-        "Nothing to do; start the sync again when wanted.",
+        "The sync was cancelled on request.",
+        "Nothing to do; start the sync again when you want.",
     )
     INTERNAL_ERROR = (
         "OR199",
-        "An unexpected error inside the OneRoster client (a bug).",
-        "Report it to the School Manager team with the time of the failure.",
+        "An unexpected problem inside School Manager stopped the connection.",
+        "Try again; if it happens again, contact Support with the error code and the time "
+        "of the failure.",
+        "A bug in the OneRoster client; the traceback is in the web or worker log.",
     )
 
 

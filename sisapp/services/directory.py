@@ -8,10 +8,10 @@ half.
 
 import csv
 import io
-import re
 import unicodedata
 from dataclasses import dataclass, field
 
+from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, or_, select
 
 from sisapp.extensions import db
@@ -25,13 +25,16 @@ from sisapp.models import (
 )
 
 CSV_COLUMNS = ("email", "given_name", "family_name", "kind", "source")
-# Deliberately simple: one @, no spaces, a dot in the domain. Directory services
-# validate properly; this catches the typos and shifted columns CSV edits cause.
-_EMAIL_RE = re.compile(
-    r"^[^@\s<>\"',;\x00-\x1f\x7f-\x9f]+@[^@\s<>\"',;\x00-\x1f\x7f-\x9f]+"
-    r"\.[^@\s<>\"',;\x00-\x1f\x7f-\x9f]+$"
-)
 _MAX_NAME = 120
+
+
+def is_valid_email(email: str) -> bool:
+    """Syntax only, no DNS: catches the typos and shifted columns CSV edits cause."""
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return len(email) <= 254
 
 
 class DirectoryImportError(ValueError):
@@ -82,7 +85,7 @@ def _parse_rows(reader: csv.DictReader) -> list[dict]:
             errors.append(f"line {line}: more fields than the header has")
             continue
         email = normalise_email(row.get("email"))
-        if not _EMAIL_RE.match(email) or len(email) > 254:
+        if not is_valid_email(email):
             errors.append(f"line {line}: {row.get('email')!r} is not a valid email address")
             continue
         kind = (row.get("kind") or "").strip().lower()

@@ -6,7 +6,6 @@ processes (or machines) pressing Sync at the same instant end up with exactly on
 Used by the web views, the CLI, the RQ jobs and the scheduler; knows no request state.
 """
 
-import enum
 import logging
 import threading
 import time
@@ -28,6 +27,7 @@ from sisapp import queue
 from sisapp.extensions import db
 from sisapp.models import OneRosterIntegration, SyncLogLine, SyncRun, SyncStatus, SyncTrigger
 from sisapp.models.types import utcnow
+from sisapp.oneroster.errors import CodeTable
 from sisapp.schedule.planner import PlanSettings, next_planned_start
 
 log = logging.getLogger(__name__)
@@ -35,15 +35,63 @@ log = logging.getLogger(__name__)
 ACTIVE = (SyncStatus.QUEUED, SyncStatus.RUNNING)
 
 
-class JobErrorCode(enum.StrEnum):
-    """Codes for runs ended by the job machinery rather than the sync itself (docs/error-codes.md)."""
+class JobErrorCode(CodeTable):
+    """Runs ended by the job machinery rather than the sync itself: (code, meaning, action,
+    operator note). The sync applies its changes in one transaction at the end, so none of
+    these leaves data half-applied."""
 
-    JOB_CRASHED = "JB300"
-    WORKER_LOST = "JB301"
-    QUEUE_UNAVAILABLE = "JB302"
-    JOB_LOST = "JB303"
-    FORCE_STOPPED = "JB304"
-    TIMED_OUT = "JB305"
+    JOB_CRASHED = (
+        "JB300",
+        "The sync stopped on an unexpected problem inside School Manager; no synced data was "
+        "changed.",
+        "Start the sync again; if it happens again, contact Support with the error code and "
+        "the time of the failure.",
+        "An unexpected error in the job (a bug), or the job ended without recording a "
+        "result; the traceback is in the worker log.",
+    )
+    WORKER_LOST = (
+        "JB301",
+        "The server running the sync stopped unexpectedly; no synced data was changed.",
+        "Start the sync again; if it keeps happening, contact Support with the error code.",
+        "The worker stopped (restart, power cut, out of memory): its job failed or was "
+        'abandoned in RQ, or neither its progress heartbeat nor its "still alive" '
+        "timestamp in Redis moved for SYNC_HEARTBEAT_TIMEOUT. Found by the periodic sweep. "
+        "Check the worker machines' memory and logs.",
+    )
+    QUEUE_UNAVAILABLE = (
+        "JB302",
+        "The sync could not be started because a School Manager service was unavailable.",
+        "Press Sync again in a few minutes; if it keeps happening, contact Support with the "
+        "error code.",
+        "Redis (REDIS_URL) was unreachable when Sync was pressed. Check that Redis is "
+        "running and reachable from the web processes.",
+    )
+    JOB_LOST = (
+        "JB303",
+        "The waiting sync was lost before it started; no synced data was changed.",
+        "Start the sync again; if it keeps happening, contact Support with the error code.",
+        "The queued job disappeared from Redis before a worker started it (Redis restarted "
+        "without persistence, or was cleared). Enable Redis persistence (AOF) so queued "
+        "jobs survive a restart.",
+    )
+    FORCE_STOPPED = (
+        "JB304",
+        "The sync did not stop by itself after Cancel, so it was stopped; no synced data was "
+        "changed.",
+        "Nothing to do. If it happens often, ask the SIS administrator whether the SIS is "
+        "slow to answer.",
+        "The sync did not stop between pages within SYNC_CANCEL_GRACE, so its work-horse "
+        "was killed (the run shows as cancelled). Frequent cases point at hanging SIS "
+        "requests.",
+    )
+    TIMED_OUT = (
+        "JB305",
+        "The sync took longer than the time allowed and was stopped; no synced data was changed.",
+        "Start the sync again outside school hours; if it keeps happening, contact Support "
+        "with the error code.",
+        "The job ran past SYNC_JOB_TIMEOUT (6 hours by default). Check the SIS's speed in "
+        "the run log; raise SYNC_JOB_TIMEOUT for very large districts.",
+    )
 
 
 # -- look-ups -----------------------------------------------------------------------------

@@ -12,17 +12,20 @@ from sisapp.oneroster.errors import CodeTable
 
 
 class SyncErrorCode(CodeTable):
-    """The engine's own outcomes: (code, meaning, action) like the client's codes."""
+    """The engine's own outcomes: (code, meaning, action, operator note) like the client's."""
 
     INTERNAL_ERROR = (
         "SY100",
-        "An unexpected error stopped the sync (a bug); no synced data was changed.",
-        "Run the sync again; if it fails again, report it with the time of the failure.",
+        "An unexpected problem stopped the sync; no synced data was changed.",
+        "Run the sync again; if it fails again, contact Support with the error code and the "
+        "time of the failure.",
+        "A bug in the sync engine; the traceback is in the worker log.",
     )
     SECRET_UNREADABLE = (
         "SY110",
-        "The stored client secret cannot be decrypted (the server's encryption key changed).",
+        "The stored client secret can no longer be read.",
         "Edit the integration and enter the client secret again.",
+        "The secret cannot be decrypted: the server's ENCRYPTION_KEY changed since it was saved.",
     )
     INTEGRATION_MISSING = (
         "SY111",
@@ -31,14 +34,17 @@ class SyncErrorCode(CodeTable):
     )
     DATABASE_ERROR = (
         "SY120",
-        "The database was unavailable during the sync; no synced data was changed.",
-        "Run the sync again once the database is back.",
+        "School Manager's database was unavailable during the sync; no synced data was changed.",
+        "Run the sync again later; if it keeps happening, contact Support with the error code.",
+        "A database error (DBAPIError) ended the run and its transaction was rolled back; "
+        "the worker log has the error.",
     )
     ALL_SCHOOLS_FAILED = (
         "SY140",
         "No school's classes or enrollments could be read; nothing was changed.",
-        "See the underlying code in the message; check the SIS is up and the application "
+        "See the reason shown with the error; check the SIS is up and the application "
         "may read the schools.",
+        "Every school failed as in OR160; the message carries the underlying codes.",
     )
     LARGE_REMOVAL = (
         "SY200",
@@ -46,6 +52,12 @@ class SyncErrorCode(CodeTable):
         "safety threshold allows; nothing was changed.",
         "Check the SIS data (school year, excluded schools). If the removal is right, choose "
         "'Allow large removals' on the integration and sync again (applies once).",
+        "The threshold is SYNC_REMOVAL_THRESHOLD (0.2 = 20%) of the matched users, "
+        "classrooms or classroom memberships the integration held, checked on every sync; "
+        "removing fewer than 10 rows never trips it, and removals the admin chose (excluded "
+        "schools, Sync Classroom Data switched off) do not count. A blocked run applies "
+        "nothing, not even the additions; 'Allow large removals' lets the next sync through "
+        "once.",
     )
 
 

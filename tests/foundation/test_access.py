@@ -7,7 +7,7 @@ import pytest
 from sisapp import create_app
 from tests.conftest import csrf_from, login
 
-PUBLIC_ENDPOINTS = {"static", "auth.login", "auth.login_post", "integrations.home"}
+PUBLIC_ENDPOINTS = {"static", "auth.login", "auth.login_post", "home"}
 
 
 def _routes():

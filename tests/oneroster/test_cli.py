@@ -5,7 +5,7 @@ import json
 import pytest
 from flask import Flask
 
-from sisapp.oneroster_cli import oneroster_cli
+from sisapp.cli.oneroster import oneroster_cli
 
 from .conftest import SECRET
 

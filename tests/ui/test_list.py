@@ -96,14 +96,22 @@ def test_error_codes_page_renders_the_reference(auth_client):
     assert "https://&lt;server&gt;/oauth/access_token" in html
 
 
-def test_markdown_converter_escapes_and_builds_tables():
-    from sisapp.services.error_codes import code_info, markdown_to_html
+def test_error_codes_page_escapes_and_anchors_rows(auth_client):
+    """The page renders the enums' text escaped, one row per code anchored by its code."""
+    from sisapp.services.error_codes import code_info
 
-    html = str(
-        markdown_to_html("# T\n\nHi <x> `y`\n\n| A | B |\n| --- | --- |\n| AB12 | **c** |\n")
-    )
-    assert "<h1>" not in html and "Hi &lt;x&gt; <code>y</code>" in html
-    assert '<tr id="ab12"><td>AB12</td><td><strong>c</strong></td></tr>' in html
+    html = auth_client.get("/sis-integration/error-codes").get_data(as_text=True)
+    assert "https://<server>" not in html
+    assert '<tr id="sy200"><td>SY200</td><td><code>LARGE_REMOVAL</code></td>' in html
     assert code_info("OR120").action.startswith("Re-enter")
     assert code_info("SY200").name == "LARGE_REMOVAL"
     assert code_info("ZZ999") is None
+
+
+def test_error_codes_page_keeps_operator_notes_apart(auth_client):
+    """Admin section first; the technical notes (settings, Redis) only in the operator part."""
+    html = auth_client.get("/sis-integration/error-codes").get_data(as_text=True)
+    admin, operator = html.split('data-testid="operator-notes"')
+    assert "Contact Support with the error code" in admin
+    assert "SYNC_HEARTBEAT_TIMEOUT" not in admin and "SYNC_HEARTBEAT_TIMEOUT" in operator
+    assert "<details>" in operator and 'id="jb301-operator"' in operator

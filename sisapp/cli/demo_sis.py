@@ -1,6 +1,6 @@
 """``flask --app app demo-sis``: serve a generated district for a new user to try.
 
-Registered by the app factory; kept outside ``sisapp.demo_sis`` so the server package
+Registered by the app factory; kept in ``sisapp.cli`` so the server package
 stays importable without click or Flask wiring.
 """
 

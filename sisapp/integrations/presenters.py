@@ -1,0 +1,74 @@
+"""What the status and Test Connection partials show, decided in Python, not in Jinja.
+
+Each function takes what a service returned and gives the labels, classes and error
+advice a partial prints as they are; registered as template globals in sisapp.templating.
+"""
+
+from dataclasses import dataclass
+
+from sisapp.models import SyncRun, SyncStatus
+from sisapp.services.error_codes import CodeInfo, code_info
+
+RESULT_LABELS = {
+    SyncStatus.SUCCEEDED: "Succeeded",
+    SyncStatus.PARTIAL: "Partly succeeded",
+    SyncStatus.FAILED: "Failed",
+    SyncStatus.CANCELLED: "Cancelled",
+}
+VERSION_LABELS = {"v1p1": "1.1", "v1p2": "1.2"}
+AUTH_LABELS = {
+    "oauth2": "OAuth 2.0 client credentials",
+    "oauth1-hmac-sha256": "OAuth 1.0a (HMAC-SHA256)",
+    "oauth1-hmac-sha1": "OAuth 1.0a (HMAC-SHA1)",
+}
+
+
+@dataclass(frozen=True)
+class RunStatusView:
+    """A run as the status fragment shows it: state while active, result once ended."""
+
+    active: bool
+    state: str = ""
+    phase: str = ""
+    result: str = ""
+    notice_class: str = ""
+    error: CodeInfo | None = None
+    show_action: bool = False
+
+
+def run_status(run: SyncRun | None) -> RunStatusView | None:
+    if run is None:
+        return None
+    status = run.status
+    if status.is_active:
+        queued = status is SyncStatus.QUEUED
+        phase = (run.phase or "starting").replace("_", " ").capitalize()
+        return RunStatusView(
+            active=True,
+            state="Queued" if queued else "Running",
+            phase="Waiting for a worker" if queued else phase,
+        )
+    return RunStatusView(
+        active=False,
+        result=RESULT_LABELS[status],
+        notice_class="notice-warn" if status is SyncStatus.PARTIAL else "notice-error",
+        error=code_info(run.error_code),
+        show_action=status is SyncStatus.FAILED,
+    )
+
+
+@dataclass(frozen=True)
+class ConnectionResultView:
+    """Test Connection's answer in words: version and sign-in method, or the error."""
+
+    version: str
+    auth: str
+    error: CodeInfo | None
+
+
+def connection_result(result) -> ConnectionResultView:
+    return ConnectionResultView(
+        version=VERSION_LABELS.get(result.version, result.version),
+        auth=AUTH_LABELS.get(result.auth, result.auth),
+        error=code_info(result.error_code),
+    )
