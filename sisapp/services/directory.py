@@ -11,6 +11,7 @@ import io
 import unicodedata
 from dataclasses import dataclass, field
 
+import email_validator
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, or_, select
 
@@ -28,8 +29,17 @@ CSV_COLUMNS = ("email", "given_name", "family_name", "kind", "source")
 _MAX_NAME = 120
 
 
+# Active Directory's ".local" is a real directory domain: allowed the way email-validator
+# documents (its list of special-use names is read at each validation).
+if "local" in email_validator.SPECIAL_USE_DOMAIN_NAMES:
+    email_validator.SPECIAL_USE_DOMAIN_NAMES.remove("local")
+
+
 def is_valid_email(email: str) -> bool:
-    """Syntax only, no DNS: catches the typos and shifted columns CSV edits cause."""
+    """Syntax only, no DNS: catches the typos and shifted columns CSV edits cause.
+
+    Active Directory's ``.local`` domains are accepted (see above).
+    """
     try:
         validate_email(email, check_deliverability=False)
     except EmailNotValidError:
