@@ -22,6 +22,22 @@ def admin_by_id(admin_id: int) -> AdminUser | None:
     return db.session.scalar(_ADMIN_BY_ID, {"admin_id": admin_id})
 
 
+def admin_for_session(user_id: str) -> AdminUser | None:
+    """The admin a session or remember-me cookie names ("<id>:<session token>"), if its
+    token is still the admin's: a cookie from before a sign-out or new password is not."""
+    admin_id, _, token = (user_id or "").partition(":")
+    if not admin_id.isdigit() or not token:
+        return None
+    admin = admin_by_id(int(admin_id))
+    return admin if admin is not None and admin.has_session_token(token) else None
+
+
+def end_sessions(admin: AdminUser) -> None:
+    """Sign the admin out everywhere: every session and remember-me cookie stops working."""
+    admin.rotate_session_token()
+    db.session.commit()
+
+
 def get_device_by_name(name: str) -> Device:
     device = db.session.scalar(select(Device).where(Device.name == name))
     if device is None:
