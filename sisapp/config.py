@@ -67,3 +67,6 @@ SIGN_IN_LIMITS_PER_ADDRESS = "20/minute;100/hour;500/day"
 RATELIMIT_STORAGE_URI = ""
 # Counter keys start with this; empty means RQ_QUEUE, so apps sharing a Redis stay apart.
 RATELIMIT_KEY_PREFIX = ""
+# Reverse proxies in front of the web (a platform's router, nginx) whose X-Forwarded-For and
+# X-Forwarded-Proto are trusted; 0 means clients connect directly.
+TRUSTED_PROXIES = 0

@@ -5,6 +5,7 @@ the app's own static files (htmx, app.js, app.css), so one strict policy fits th
 """
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from sisapp.auth import throttle
 
@@ -34,6 +35,10 @@ HSTS = "max-age=31536000"
 
 
 def register(app: Flask) -> None:
+    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if proxies:
+        # The client's own address, not the proxy's, is what sign-in limits count per address.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
     headers = dict(HEADERS)
     if app.config.get("ENV") == "production":
         headers["Strict-Transport-Security"] = HSTS

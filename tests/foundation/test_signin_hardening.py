@@ -100,6 +100,21 @@ def test_an_address_with_many_failures_is_refused_and_others_are_not(web, device
     assert _signed_in(colleague)
 
 
+def test_behind_a_trusted_proxy_each_forwarded_address_counts_apart(app, device, admin, prefix):
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    proxied = create_app(_test_config(uri, RATELIMIT_KEY_PREFIX=prefix, TRUSTED_PROXIES=1))
+    guesser, colleague = _client(proxied, "10.0.0.1"), _client(proxied, "10.0.0.1")
+    guesser.environ_base["HTTP_X_FORWARDED_FOR"] = "203.0.113.7"
+    colleague.environ_base["HTTP_X_FORWARDED_FOR"] = "198.51.100.4"
+    accounts = [make_admin(device, f"guess{i}@northside.example").email for i in range(5)]
+    for i in range(20):
+        _sign_in(guesser, accounts[i % 5], WRONG)
+    assert _sign_in(guesser, admin.email).status_code == 429
+    assert _sign_in(colleague, admin.email).status_code == 302  # same proxy, other client
+    with proxied.app_context():
+        db.engine.dispose()
+
+
 def test_successful_sign_ins_never_count(web, admin):
     for _ in range(30):
         assert _sign_in(_client(web), admin.email).status_code == 302
