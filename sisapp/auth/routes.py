@@ -1,6 +1,7 @@
+from datetime import timedelta
 from urllib.parse import urlsplit
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from sisapp.auth import bp
@@ -8,12 +9,17 @@ from sisapp.auth.forms import EmptyForm, LoginForm
 from sisapp.auth.throttle import record_failed_sign_in
 from sisapp.extensions import login_manager
 from sisapp.models import AdminUser
-from sisapp.services.accounts import admin_for_session, authenticate, end_sessions
+from sisapp.services.accounts import admin_for_session, authenticate, begin_session, end_sessions
+
+
+def _session_max_age() -> timedelta:
+    """No session outlives remember-me's duration, even a captured cookie never signed out."""
+    return timedelta(seconds=current_app.config["REMEMBER_COOKIE_DURATION"])
 
 
 @login_manager.user_loader
 def load_user(user_id: str) -> AdminUser | None:
-    return admin_for_session(user_id)
+    return admin_for_session(user_id, _session_max_age())
 
 
 def _safe_next(target: str | None) -> str:
@@ -43,6 +49,7 @@ def login_post():
     if form.validate_on_submit():
         admin = authenticate(form.email.data, form.password.data)
         if admin:
+            begin_session(admin, _session_max_age())
             login_user(admin, remember=form.remember.data)
             return redirect(_safe_next(request.args.get("next")))
         record_failed_sign_in()

@@ -48,7 +48,7 @@ def new_session_token() -> str:
 
 class AdminUser(UserMixin, db.Model):
     """A device admin. Sessions and remember-me cookies carry `session_token`, so
-    rotating it (sign-out, a new password) ends every session captured before."""
+    rotating it (sign-out, a new password, age) ends every session captured before."""
 
     __tablename__ = "admin_user"
 
@@ -57,6 +57,7 @@ class AdminUser(UserMixin, db.Model):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
+    session_token_issued_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     device_id: Mapped[int] = mapped_column(ForeignKey("device.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -68,6 +69,7 @@ class AdminUser(UserMixin, db.Model):
 
     def rotate_session_token(self) -> None:
         self.session_token = new_session_token()
+        self.session_token_issued_at = utcnow()
 
     def get_id(self) -> str:
         """Flask-Login's user id, stored in the session and the remember-me cookie."""

@@ -196,6 +196,22 @@ def test_a_new_password_ends_existing_sessions(web, admin):
     assert _sign_in(_client(web), admin.email, "a-brand-new-password").status_code == 302
 
 
+def test_no_session_outlives_thirty_days_even_never_signed_out(web, admin):
+    client = _client(web)
+    _sign_in(client, admin.email, remember=True)
+    captured = {"remember_token": client.get_cookie("remember_token").value}
+    admin.session_token_issued_at -= timedelta(days=30, minutes=1)
+    db.session.commit()
+    assert not _signed_in(client)
+    assert not _signed_in(_replay(web, captured))
+
+    fresh = _client(web)
+    assert _sign_in(fresh, admin.email, remember=True).status_code == 302
+    assert _signed_in(fresh)  # signing in again starts a new token
+    assert fresh.get_cookie("remember_token").value != captured["remember_token"]
+    assert not _signed_in(_replay(web, captured))
+
+
 def test_a_cookie_naming_only_the_admin_id_is_refused(web, admin):
     """Before tokens the user id was the bare row id: such a cookie must not sign in."""
     client = _client(web)
