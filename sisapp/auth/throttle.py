@@ -7,7 +7,6 @@ simply go on behind the lock. The counters live in Redis, shared by every web pr
 
 import hashlib
 import logging
-import math
 import time
 from functools import partial
 
@@ -19,14 +18,13 @@ from sisapp.auth.forms import LoginForm
 log = logging.getLogger(__name__)
 
 SIGN_IN_ENDPOINT = "auth.login_post"
-
-
 _FAILED = "sisapp.sign_in_failed"
 
 
 def record_failed_sign_in() -> None:
     """Called by the sign-in view when a password was checked and was wrong."""
-    request.environ[_FAILED] = True  # this request's own, unlike `g` (see tests' app context)
+    # On the request, not `g`: `g` outlives the request when an app context was already pushed.
+    request.environ[_FAILED] = True
 
 
 def _sign_in_failed(_response) -> bool:
@@ -48,7 +46,8 @@ def _address_key() -> str:
 
 def _refuse(scope: str, limit: RequestLimit):
     """The sign-in page again, answering 429, saying how long to wait."""
-    minutes = max(1, math.ceil((limit.reset_at - time.time()) / 60))
+    wait = max(1, int(limit.reset_at - time.time()))
+    minutes = max(1, round(wait / 60))
     log.warning(
         "sign-in refused: too many failed sign-ins for this %s (limit %s; email %r, "
         "address %s); next try in %d min",
@@ -62,7 +61,7 @@ def _refuse(scope: str, limit: RequestLimit):
     message = f"Too many failed sign-ins. Try again in {minutes} {unit}."
     page = render_template("auth/login.html", form=LoginForm(), refusal=message)
     response = make_response(page, 429)
-    response.headers["Retry-After"] = str(max(1, int(limit.reset_at - time.time())))
+    response.headers["Retry-After"] = str(wait)
     return response
 
 
@@ -82,8 +81,10 @@ def init_app(app: Flask) -> Limiter:
         storage_options=options,
         strategy="moving-window",
         key_prefix=app.config.get("RATELIMIT_KEY_PREFIX") or app.config["RQ_QUEUE"],
-        # A Redis outage must not stop sign-in: count in this process until it is back.
+        # A Redis outage must not stop sign-in: count in this process until it is back
+        # (and a deduction that fails mid-request is logged, not a 500).
         in_memory_fallback_enabled=True,
+        swallow_errors=True,
     )
     limiter.init_app(app)
     view = app.view_functions[SIGN_IN_ENDPOINT]

@@ -76,7 +76,9 @@ class AdminUser(UserMixin, db.Model):
         return f"{self.id}:{self.session_token}"
 
     def has_session_token(self, token: str) -> bool:
-        return bool(self.session_token) and hmac.compare_digest(self.session_token, token)
+        return bool(self.session_token) and hmac.compare_digest(
+            self.session_token.encode(), token.encode()
+        )
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
