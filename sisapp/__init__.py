@@ -37,6 +37,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     configure_logging()
     register_extensions(app)
     register_blueprints(app)
+    register_security(app)
     register_cli(app)
     register_errorhandlers(app)
     register_template_helpers(app)
@@ -127,6 +128,12 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(directory_bp)
     app.register_blueprint(integrations_bp)
+
+
+def register_security(app: Flask) -> None:
+    from sisapp.security import register as register_protections
+
+    register_protections(app)
 
 
 def register_cli(app: Flask) -> None:

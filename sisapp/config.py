@@ -74,3 +74,19 @@ WTF_CSRF_TIME_LIMIT = None
 ALLOW_PRIVATE_SIS_URLS = False
 
 DIRECTORY_PAGE_SIZE = 50
+
+# Remember-me ("Keep me signed in") lasts at most this many seconds (30 days).
+REMEMBER_COOKIE_DURATION = 30 * 86400
+# Largest request body accepted (bytes); larger ones get 413 before anything is parsed.
+MAX_CONTENT_LENGTH = 16 * 1024 * 1024
+# Failed sign-ins allowed per account (Flask-Limiter syntax); the longer windows grow the wait.
+SIGN_IN_LIMITS_PER_ACCOUNT = "5/minute;20/hour;100/day"
+# Failed sign-ins allowed per client address, higher: a school's admins may share one.
+SIGN_IN_LIMITS_PER_ADDRESS = "20/minute;100/hour;500/day"
+# Where failed sign-ins are counted; empty means REDIS_URL, or memory:// without one.
+RATELIMIT_STORAGE_URI = ""
+# Counter keys start with this; empty means RQ_QUEUE, so apps sharing a Redis stay apart.
+RATELIMIT_KEY_PREFIX = ""
+# Reverse proxies in front of the web (a platform's router, nginx) whose X-Forwarded-For and
+# X-Forwarded-Proto are trusted; 0 means clients connect directly.
+TRUSTED_PROXIES = 0

@@ -19,10 +19,10 @@ def directory_import(file: str, device_name: str) -> None:
     """Upsert users from a CSV (email,given_name,family_name,kind,source); all or nothing."""
     try:
         device = get_device_by_name(device_name)
-        with open(file, encoding="utf-8-sig", newline="") as fh:
-            text = fh.read()
-        summary = import_directory_csv(device, text)
-    except (AccountError, UnicodeDecodeError) as exc:
+        with open(file, "rb") as fh:
+            data = fh.read()
+        summary = import_directory_csv(device, data)
+    except AccountError as exc:
         raise click.ClickException(str(exc)) from exc
     except DirectoryImportError as exc:
         for error in exc.errors[:50]:

@@ -1,5 +1,6 @@
 """Devices and their admins."""
 
+from datetime import timedelta
 from functools import cache
 
 from sqlalchemy import bindparam, func, select
@@ -7,6 +8,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from sisapp.extensions import db
 from sisapp.models import AdminUser, Device, Region
+from sisapp.models.types import utcnow
 
 
 class AccountError(ValueError):
@@ -20,6 +22,31 @@ _ADMIN_BY_ID = select(AdminUser).where(AdminUser.id == bindparam("admin_id"))
 
 def admin_by_id(admin_id: int) -> AdminUser | None:
     return db.session.scalar(_ADMIN_BY_ID, {"admin_id": admin_id})
+
+
+def admin_for_session(user_id: str, max_age: timedelta) -> AdminUser | None:
+    """The admin a session or remember-me cookie names ("<id>:<session token>"), if its
+    token is still the admin's: a cookie from before a sign-out or new password is not,
+    nor one whose token is older than `max_age` (a captured cookie dies with its token)."""
+    admin_id, _, token = (user_id or "").partition(":")
+    if not admin_id.isdigit() or not token:
+        return None
+    admin = admin_by_id(int(admin_id))
+    if admin is None or not admin.has_session_token(token):
+        return None
+    return admin if admin.session_token_issued_at > utcnow() - max_age else None
+
+
+def begin_session(admin: AdminUser, max_age: timedelta) -> None:
+    """At sign-in: a token past `max_age` is replaced, so the new session can last."""
+    if admin.session_token_issued_at <= utcnow() - max_age:
+        end_sessions(admin)
+
+
+def end_sessions(admin: AdminUser) -> None:
+    """Sign the admin out everywhere: every session and remember-me cookie stops working."""
+    admin.rotate_session_token()
+    db.session.commit()
 
 
 def get_device_by_name(name: str) -> Device:

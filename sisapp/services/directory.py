@@ -24,6 +24,7 @@ from sisapp.models import (
     UserKind,
     normalise_email,
 )
+from sisapp.services.text import has_bidi_override
 
 CSV_COLUMNS = ("email", "given_name", "family_name", "kind", "source")
 _MAX_NAME = 120
@@ -71,8 +72,22 @@ def _has_control(text: str) -> bool:
     return any(unicodedata.category(ch) == "Cc" for ch in text)
 
 
-def parse_directory_csv(text: str) -> list[dict]:
+def decode_directory_csv(data: bytes) -> str:
+    """The file as text; a file that is not UTF-8 is refused with the line to look at
+    (an editor shows lines, not byte offsets)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DirectoryImportError(
+            [f"line {line}: not valid UTF-8 text; save the file as UTF-8 (CSV UTF-8)"]
+        ) from None
+
+
+def parse_directory_csv(text: str | bytes) -> list[dict]:
     """Parse and validate every row; raise with every bad line's number."""
+    if isinstance(text, bytes):
+        text = decode_directory_csv(text)
     reader = csv.DictReader(io.StringIO(text))
     try:
         return _parse_rows(reader)
@@ -112,9 +127,17 @@ def _parse_rows(reader: csv.DictReader) -> list[dict]:
         if _has_control(given + family):
             errors.append(f"line {line}: names must not contain control characters")
             continue
+        if has_bidi_override(given + family):
+            errors.append(f"line {line}: names must not contain bidirectional override characters")
+            continue
         source = (row.get("source") or "").strip()
         if _has_control(source):
             errors.append(f"line {line}: the source must not contain control characters")
+            continue
+        if has_bidi_override(source):
+            errors.append(
+                f"line {line}: the source must not contain bidirectional override characters"
+            )
             continue
         if email in seen:
             errors.append(f"line {line}: {email} already appears on line {seen[email]}")
@@ -134,8 +157,8 @@ def _parse_rows(reader: csv.DictReader) -> list[dict]:
     return rows
 
 
-def import_directory_csv(device: Device, text: str) -> ImportSummary:
-    """Upsert users by email in one transaction."""
+def import_directory_csv(device: Device, text: str | bytes) -> ImportSummary:
+    """Upsert users by email in one transaction (bytes: the file as read, UTF-8)."""
     rows = parse_directory_csv(text)
     existing = {
         u.email: u

@@ -12,6 +12,7 @@ from sisapp.extensions import db
 from sisapp.keys import SecretBox
 from sisapp.models import OneRosterIntegration, RelationshipType, SisVendor
 from sisapp.oneroster import ConnectionSettings
+from sisapp.services.text import has_bidi_override
 from sisapp.sync.environment import stored_connection_settings
 
 POWERSCHOOL_PARENTS = "Syncing Parent Data from PowerSchool is unavailable"
@@ -81,6 +82,8 @@ def validate(data: IntegrationData, *, require_secret: bool) -> dict[str, str]:
         errors["name"] = f"Keep the name under {MAX_NAME} characters."
     elif _has_control(data.name):
         errors["name"] = "The name must not contain control characters."
+    elif has_bidi_override(data.name):
+        errors["name"] = "The name must not contain bidirectional override characters."
     if data.sis_vendor not in {v.value for v in SisVendor}:
         errors["sis_vendor"] = "Choose which SIS you are integrating."
     if not data.endpoint_url:

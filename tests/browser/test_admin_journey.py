@@ -106,7 +106,15 @@ def test_1_sign_in_and_empty_state(page, school):
     page.shots("empty-state")
 
 
+def _csp_violations(page) -> list[str]:
+    """Console messages about anything the Content-Security-Policy refused."""
+    seen: list[str] = []
+    page.on("console", lambda m: "Content Security Policy" in m.text and seen.append(m.text))
+    return seen
+
+
 def test_2_add_new_with_test_connection(page, school, demo_sis, app):
+    violations = _csp_violations(page)
     sign_in(page, school["admin"].email)
     page.get_by_test_id("add-new").click()
     page.get_by_test_id("choose-oneroster").click()
@@ -132,6 +140,7 @@ def test_2_add_new_with_test_connection(page, school, demo_sis, app):
     expect(row.get_by_test_id("integration-name")).to_have_text("Demo District SIS")
     assert demo_sis.client_secret not in page.content()
     page.shots("integration-listed")
+    assert violations == []
 
 
 def test_3_invalid_inputs_show_field_errors_and_save_nothing(page, school, app):
@@ -156,6 +165,7 @@ def test_3_invalid_inputs_show_field_errors_and_save_nothing(page, school, app):
 
 
 def test_4_sync_shows_live_progress_and_expected_details(page, school, demo_sis, app):
+    violations = _csp_violations(page)
     integration = _integration(app, school, demo_sis)
     demo_sis.faults.latency_ms = 120
     sign_in(page, school["admin"].email)
@@ -178,6 +188,7 @@ def test_4_sync_shows_live_progress_and_expected_details(page, school, demo_sis,
     expect(status).to_have_attribute("data-status", "succeeded", timeout=60_000)
     _assert_details(status, _expected(demo_sis))
     page.shots("sync-details")
+    assert violations == []
 
 
 def test_5_view_log_and_unmatched_users(page, school, demo_sis, app):

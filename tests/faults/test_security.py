@@ -106,6 +106,23 @@ def test_csrf_missing_or_wrong_is_refused_on_every_state_change(
         assert signed_out.get("/sis-integration/").status_code == 302, rule  # still out
 
 
+def test_every_page_and_fragment_carries_the_content_security_policy(auth_client, device):
+    """Walked from the URL map, as the CSRF test is: no route answers without the headers."""
+    integration = make_integration(device)
+    run = make_run(integration)
+    ids = {"integration_id": integration.id, "run_id": run.id}
+    rules = sorted(_rules("GET"))
+    assert len(rules) >= 10
+    for rule, _endpoint in rules:
+        for headers in ({}, {"HX-Request": "true"}):
+            response = auth_client.get(_fill(rule, ids), headers=headers)
+            assert response.status_code < 500, rule
+            policy = response.headers.get("Content-Security-Policy", "")
+            assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy, rule
+            assert response.headers.get("X-Content-Type-Options") == "nosniff", rule
+            response.close()
+
+
 # --- other devices --------------------------------------------------------------------------
 
 
