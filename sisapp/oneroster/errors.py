@@ -156,6 +156,25 @@ class ErrorCode(CodeTable):
         "An unexpected error inside the OneRoster client (a bug).",
         "Report it to the School Manager team with the time of the failure.",
     )
+    NO_SCHOOLS = (
+        "OR152",
+        "The SIS sent no organisation of type 'school', so there is nothing to sync.",
+        "Ask the SIS administrator to export the schools as OneRoster organisations of type "
+        "'school' (the message lists the types the SIS sent), then sync again.",
+    )
+    REQUEST_DEADLINE = (
+        "OR113",
+        "One answer of the SIS took longer than the request deadline to arrive (it kept "
+        "sending, but too slowly).",
+        "Check the SIS's speed and the network to it; if its pages are large and slow, "
+        "lower the page size or raise the request deadline.",
+    )
+    OAUTH2_REQUIRED = (
+        "OR125",
+        "The SIS wants OAuth 2.0, but no token URL was entered, so OAuth 1.0a was tried.",
+        "Enter the SIS's OAuth 2.0 Token URL (from the SIS documentation, e.g. "
+        "https://<server>/oauth/access_token) and test the connection again.",
+    )
 
 
 class OneRosterError(Exception):

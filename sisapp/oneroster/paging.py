@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import quote, urlencode
 
 from .errors import ErrorCode, OneRosterError
@@ -51,6 +52,20 @@ def build_url(base: str, params: dict) -> str:
     """``base?query`` with %20-style quoting, so the OAuth 1.0a signature covers what is sent."""
     clean = {key: value for key, value in params.items() if value is not None}
     return f"{base}?{urlencode(clean, quote_via=quote)}" if clean else base
+
+
+def since_filter(since: datetime | None) -> str | None:
+    """The OneRoster filter for records changed after ``since`` (naive means UTC)."""
+    if since is None:
+        return None
+    moment = since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
+    return f"dateLastModified>'{moment.strftime('%Y-%m-%dT%H:%M:%SZ')}'"
+
+
+def all_of(*clauses: str | None) -> str | None:
+    """Filter clauses joined with AND; None when there are none."""
+    present = [clause for clause in clauses if clause]
+    return " AND ".join(present) or None
 
 
 def collection_keys(collection_url: str) -> tuple[str, ...]:
@@ -108,7 +123,15 @@ Fetch = Callable[[str, Callable[[], bool] | None], Page]
 
 
 class Pager:
-    """Iterates the pages of one collection read; yields lists of raw records in order."""
+    """Iterates the pages of one collection read; yields lists of raw records in order.
+
+    ``X-Total-Count`` is believed when it says more than the first page held. One that
+    says no more than the first page (a lying server sends the page's row count) ends
+    the read only after a short page from a server known to fill pages of that size
+    (``full_limits``, shared by the client's reads), or one more request that comes back
+    empty. A total that is negative, zero or below what was received is ignored
+    (``on_bad_total``), and the read goes on as without a total.
+    """
 
     def __init__(
         self,
@@ -118,16 +141,36 @@ class Pager:
         concurrency: int,
         should_stop: Callable[[], bool],
         log: Callable[[str], None],
+        on_bad_total: Callable[[str, int], None] | None = None,
+        full_limits: set[int] | None = None,
     ) -> None:
         self.fetch = fetch
         self.page_size = page_size
         self.concurrency = concurrency
         self.should_stop = should_stop
         self.log = log
+        self.on_bad_total = on_bad_total or (lambda url, total: None)
+        self.full_limits = set() if full_limits is None else full_limits
 
     def _check_stop(self, url: str) -> None:
         if self.should_stop():
             raise OneRosterError(ErrorCode.CANCELLED, "The read was cancelled.", path=path_of(url))
+
+    def _total(self, page: Page, received: int) -> int | None:
+        """The page's total if it can be true after ``received`` records, else None."""
+        if page.total is None:
+            return None
+        if page.total <= 0 < received or page.total < received:
+            self.on_bad_total(page.url, page.total)
+            return None
+        return page.total
+
+    def _ends(self, rows: list, limit: int) -> bool:
+        """A short page from a server known to fill pages of ``limit``: the real end."""
+        if len(rows) >= limit:
+            self.full_limits.add(limit)
+            return False
+        return limit in self.full_limits
 
     def pages(self, base: str, params: dict) -> Iterator[list]:
         """All pages of ``base`` with ``params`` (filter etc.), as lists of raw records."""
@@ -137,14 +180,15 @@ class Pager:
             build_url(base, {**params, "limit": limit, "offset": 0}), self.should_stop
         )
         rows = first.rows
+        total = self._total(first, len(rows))
         if (
             self.concurrency > 1
             and rows
-            and first.total is not None
-            and first.total > len(rows)
+            and total is not None
+            and total > len(rows)
             and not (first.has_links and not first.next_url)
         ):
-            yield from self._concurrent(base, params, first)
+            yield from self._concurrent(base, params, first, total)
             return
         yield from self._serial(base, params, first, offset=0, limit=limit, prev_ids=None)
 
@@ -157,14 +201,15 @@ class Pager:
         offset: int,
         limit: int,
         prev_ids: tuple | None,
+        prev_done: bool = False,
     ) -> Iterator[list]:
-        prev_short = False
+        first = len(page.rows) if offset == 0 else 0
         while True:
             rows = page.rows
             ids = page.ids
             if rows and ids == prev_ids:
-                if prev_short and page.total is None and not page.has_links:
-                    # Offset ignored, but the previous short page held everything.
+                if prev_done and not page.has_links:
+                    # Offset ignored, but the previous page looked like the end.
                     self.log(f"server ignores offset at {path_of(page.url)}; one page was all")
                     return
                 raise OneRosterError(
@@ -176,25 +221,32 @@ class Pager:
             if not rows:
                 return
             offset += len(rows)
+            total = self._total(page, offset)
+            short = len(rows) < limit
             if page.next_url:
                 url = page.next_url
             elif page.has_links:
                 return  # the server pages by links and gives no next link: done
-            elif page.total is not None and offset >= page.total:
-                return
+            elif (
+                total is not None and offset >= total and (total > first or self._ends(rows, limit))
+            ):
+                return  # a total that said more than the first page, or a true short page
             else:
-                # A total that says more, or no signal at all: a short page is not the end;
-                # only an empty page is.
+                # No total, one that may be wrong, or one saying more: only an empty page
+                # (or the same page again after the end) is the end.
+                self._ends(rows, limit)
                 url = build_url(base, {**params, "limit": limit, "offset": offset})
-            prev_ids, prev_short = ids, len(rows) < limit
+            prev_ids = ids
+            prev_done = short or (total is not None and offset >= total)
             self._check_stop(url)
             page = self.fetch(url, self.should_stop)
 
-    def _concurrent(self, base: str, params: dict, first: Page) -> Iterator[list]:
-        total = first.total
+    def _concurrent(self, base: str, params: dict, first: Page, total: int) -> Iterator[list]:
         step = len(first.rows)  # the server's real page size (it may cap our limit)
         if step < self.page_size:
             self.log(f"server caps pages at {step} rows at {path_of(first.url)}")
+        else:
+            self.full_limits.add(step)
         yield first.rows
         stop_event = threading.Event()
         offsets = iter(range(step, total, step))
@@ -209,7 +261,7 @@ class Pager:
                     return
 
         prev_ids = first.ids
-        last = first
+        last, last_rows = first, first.rows
         try:
             submit()
             while in_flight:
@@ -226,7 +278,7 @@ class Pager:
                     )
                 yield rows
                 prev_ids = ids
-                last = page
+                last, last_rows = page, rows
                 got, expected = len(rows), min(step, total - offset)
                 while 0 < got < expected:  # a short page in the middle: read the gap
                     self._check_stop(base)
@@ -245,7 +297,7 @@ class Pager:
         finally:
             stop_event.set()
             executor.shutdown(wait=True, cancel_futures=True)
-        if last.next_url and last.rows:
+        if last.next_url and last_rows:
             # The total said "done" but the server links to more: the next link wins.
             self._check_stop(last.next_url)
             page = self.fetch(last.next_url, self.should_stop)
