@@ -34,7 +34,8 @@ _ENROLLMENT_KEYS = {
     "endDate",
 }
 _USER_REQUIRED = {"sourcedId", "status", "dateLastModified", "role", "orgs", "enabledUser"}
-_USER_KEYS = _USER_REQUIRED | {
+# Optional text fields of a user, in the order they are sent.
+_USER_TEXTS = (
     "username",
     "givenName",
     "familyName",
@@ -43,9 +44,8 @@ _USER_KEYS = _USER_REQUIRED | {
     "email",
     "sms",
     "phone",
-    "agents",
-    "grades",
-}
+)
+_USER_KEYS = _USER_REQUIRED | {*_USER_TEXTS, "agents", "grades"}
 
 
 _MISSING = object()
@@ -147,16 +147,7 @@ class Serialiser:
             f'{{"sourcedId":{_esc(u["sourcedId"])},"status":"{u["status"]}",'
             f'"dateLastModified":"{u["dateLastModified"]}","metadata":{{}}'
         )
-        for key in (
-            "username",
-            "givenName",
-            "familyName",
-            "middleName",
-            "identifier",
-            "email",
-            "sms",
-            "phone",
-        ):
+        for key in _USER_TEXTS:
             if key in u:
                 out += f',"{key}":{_value(u[key])}'
         if version == "v1p2" and u["sourcedId"][-1] not in "07":
