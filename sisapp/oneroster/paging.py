@@ -125,12 +125,13 @@ Fetch = Callable[[str, Callable[[], bool] | None], Page]
 class Pager:
     """Iterates the pages of one collection read; yields lists of raw records in order.
 
-    ``X-Total-Count`` is believed when it says more than the first page held. One that
-    says no more than the first page (a lying server sends the page's row count) ends
-    the read only after a short page from a server known to fill pages of that size
-    (``full_limits``, shared by the client's reads), or one more request that comes back
-    empty. A total that is negative, zero or below what was received is ignored
-    (``on_bad_total``), and the read goes on as without a total.
+    ``X-Total-Count`` plans the concurrent read but never ends a read on its own: once
+    the total is reached, the read ends on a short page from a server seen to fill its
+    pages (in this read, or at that limit in an earlier one: ``full_limits``, shared by
+    the client), else one more page is asked for and must come back empty. So a total
+    that is the page's row count, or capped (some servers stop counting at 10,000), costs
+    one request instead of the rest of the collection. A total that is negative, zero
+    or below what was received is ignored (``on_bad_total``), as if there were none.
     """
 
     def __init__(
@@ -165,12 +166,13 @@ class Pager:
             return None
         return page.total
 
-    def _ends(self, rows: list, limit: int) -> bool:
-        """A short page from a server known to fill pages of ``limit``: the real end."""
-        if len(rows) >= limit:
+    def _ends(self, count: int, limit: int, most: int) -> bool:
+        """A short page of ``count`` rows from a server seen to fill pages (``most``
+        rows in this read, or ``limit`` rows in any)."""
+        if count >= limit:
             self.full_limits.add(limit)
             return False
-        return limit in self.full_limits
+        return count < most or limit in self.full_limits
 
     def pages(self, base: str, params: dict) -> Iterator[list]:
         """All pages of ``base`` with ``params`` (filter etc.), as lists of raw records."""
@@ -203,7 +205,7 @@ class Pager:
         prev_ids: tuple | None,
         prev_done: bool = False,
     ) -> Iterator[list]:
-        first = len(page.rows) if offset == 0 else 0
+        most = 0  # the most rows a page of this read held
         while True:
             rows = page.rows
             ids = page.ids
@@ -227,15 +229,14 @@ class Pager:
                 url = page.next_url
             elif page.has_links:
                 return  # the server pages by links and gives no next link: done
-            elif (
-                total is not None and offset >= total and (total > first or self._ends(rows, limit))
-            ):
-                return  # a total that said more than the first page, or a true short page
+            elif total is not None and offset >= total and self._ends(len(rows), limit, most):
+                return
             else:
                 # No total, one that may be wrong, or one saying more: only an empty page
                 # (or the same page again after the end) is the end.
-                self._ends(rows, limit)
+                self._ends(len(rows), limit, most)
                 url = build_url(base, {**params, "limit": limit, "offset": offset})
+            most = max(most, len(rows))
             prev_ids = ids
             prev_done = short or (total is not None and offset >= total)
             self._check_stop(url)
@@ -245,8 +246,7 @@ class Pager:
         step = len(first.rows)  # the server's real page size (it may cap our limit)
         if step < self.page_size:
             self.log(f"server caps pages at {step} rows at {path_of(first.url)}")
-        else:
-            self.full_limits.add(step)
+        self.full_limits.add(step)  # the total says more: the first page was full
         yield first.rows
         stop_event = threading.Event()
         offsets = iter(range(step, total, step))
@@ -261,7 +261,7 @@ class Pager:
                     return
 
         prev_ids = first.ids
-        last, last_rows = first, first.rows
+        last, last_rows, last_got, position = first, first.rows, step, step
         try:
             submit()
             while in_flight:
@@ -291,14 +291,23 @@ class Pager:
                     yield gap.rows
                     prev_ids = gap.ids
                     got += len(gap.rows)
+                last_got, position = got, offset + got
                 if page.has_links and not page.next_url:
                     return  # the next link (absent) wins over the total
                 submit()
         finally:
             stop_event.set()
             executor.shutdown(wait=True, cancel_futures=True)
-        if last.next_url and last_rows:
-            # The total said "done" but the server links to more: the next link wins.
-            self._check_stop(last.next_url)
-            page = self.fetch(last.next_url, self.should_stop)
-            yield from self._serial(base, params, page, offset=total, limit=step, prev_ids=prev_ids)
+        if not last_rows:
+            return
+        if last.next_url:
+            url = last.next_url  # the total said "done" but the server links to more
+        elif self._ends(last_got, step, step):
+            return
+        else:  # a full last page: the total may be capped or wrong, one more page decides
+            url = build_url(base, {**params, "limit": step, "offset": position})
+        self._check_stop(url)
+        page = self.fetch(url, self.should_stop)
+        yield from self._serial(
+            base, params, page, offset=position, limit=step, prev_ids=prev_ids, prev_done=True
+        )

@@ -37,6 +37,17 @@ def test_a_total_equal_to_a_full_first_page_is_checked(make_client, requests_moc
     assert len(list(make_client(page_size=10).users())) == 25
 
 
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_a_total_short_of_the_truth_reached_on_a_full_page_is_checked(
+    make_client, requests_mock, concurrency
+):
+    """Some servers stop counting (a total capped at 10,000): one more page decides."""
+    server = Collection(users(45), total_value=30)
+    requests_mock.get(USERS, json=server)
+    client = make_client(page_size=10, concurrency=concurrency)
+    assert ids(client.users()) == [f"u{i:04d}" for i in range(45)]
+
+
 def test_a_short_page_ends_once_the_server_filled_pages_of_that_size(make_client, requests_mock):
     requests_mock.get(USERS, json=Collection(users(30)))
     small = requests_mock.get(V11 + "/classes", json=Collection(users(7, "c"), key="classes"))
