@@ -26,12 +26,7 @@ def read_body(response: requests.Response, deadline: float, seconds: float, url:
     try:
         while True:
             if time.monotonic() > deadline:
-                raise OneRosterError(
-                    ErrorCode.REQUEST_DEADLINE,
-                    f"The SIS's answer took longer than {seconds:g} s to arrive; it was abandoned.",
-                    status=response.status_code,
-                    path=path_of(url),
-                )
+                raise deadline_error(seconds, response.status_code, url)
             chunk = response.raw.read1(_CHUNK, decode_content=True)
             if not chunk:
                 break
@@ -44,6 +39,15 @@ def read_body(response: requests.Response, deadline: float, seconds: float, url:
         raise _as_requests_error(exc) from exc
     response._content = b"".join(chunks)  # what requests' ``.content`` would have read
     response._content_consumed = True
+
+
+def deadline_error(seconds: float, status: int | None, url: str) -> OneRosterError:
+    return OneRosterError(
+        ErrorCode.REQUEST_DEADLINE,
+        f"The SIS's answer took longer than {seconds:g} s to arrive; it was abandoned.",
+        status=status,
+        path=path_of(url),
+    )
 
 
 def _as_requests_error(exc: Exception) -> requests.exceptions.RequestException:

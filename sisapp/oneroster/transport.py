@@ -26,7 +26,8 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 
-from .body import decode_json, read_body, starts_like_html
+from .body import deadline_error, decode_json, read_body, starts_like_html
+from .deadline import Watchdog, WatchedAdapter
 from .errors import ErrorCode, OneRosterError, describe_error_body, redact
 from .public_only import AddressRefused, PublicOnlyAdapter
 from .settings import ConnectionSettings
@@ -76,9 +77,9 @@ class Transport:
         except queue.Empty:
             session = requests.Session()
             session.trust_env = False  # no .netrc credentials or proxy surprises
-            if not self.settings.allow_private:
-                for prefix in ("https://", "http://"):
-                    session.mount(prefix, PublicOnlyAdapter())
+            adapter = WatchedAdapter if self.settings.allow_private else PublicOnlyAdapter
+            for prefix in ("https://", "http://"):
+                session.mount(prefix, adapter())
             with self._lock:
                 self._all_sessions.append(session)
             return session
@@ -159,19 +160,9 @@ class Transport:
             session = self._session()
             response = None
             try:
-                started = time.monotonic()
-                response = session.request(
-                    method,
-                    url,
-                    headers=headers,
-                    data=data,
-                    auth=auth,
-                    timeout=timeout,
-                    allow_redirects=False,
-                    stream=True,
+                response = self._send(
+                    session, method, url, headers=headers, data=data, auth=auth, timeout=timeout
                 )
-                deadline = self.settings.request_deadline
-                read_body(response, started + deadline, deadline, url)
             except AddressRefused as exc:
                 raise OneRosterError(
                     ErrorCode.URL_NOT_ALLOWED,
@@ -242,6 +233,22 @@ class Transport:
             self.log(f"retry {attempt}/{retries} after {reason} at {path_of(url)} in {delay:.1f}s")
             self.sleep(delay)
             waited += delay
+
+    def _send(self, session: requests.Session, method: str, url: str, **kwargs):
+        """One request with its body read, all within the request deadline."""
+        seconds = self.settings.request_deadline
+        started = time.monotonic()
+        with Watchdog(seconds) as watchdog:
+            try:
+                response = session.request(
+                    method, url, allow_redirects=False, stream=True, **kwargs
+                )
+                read_body(response, started + seconds, seconds, url)
+            except (requests.exceptions.RequestException, OSError):
+                if watchdog.fired:
+                    raise deadline_error(seconds, None, url) from None
+                raise
+        return response
 
     def _give_up(self, code, message, status, url, detail, attempts) -> OneRosterError:
         suffix = f" (after {attempts} retries)" if attempts else ""

@@ -82,9 +82,11 @@ def test_retry_after_has_its_own_cap(make_client, requests_mock, sleeps):
 
 
 class TricklingSIS:
-    """Answers every request with headers at once, then a body one byte per 50 ms."""
+    """Answers every request with headers at once, then a body one byte per 50 ms (or,
+    with ``headers=True``, with a header line that never ends, one byte per 50 ms)."""
 
-    def __init__(self) -> None:
+    def __init__(self, headers: bool = False) -> None:
+        self.headers = headers
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.connections = 0
@@ -107,10 +109,8 @@ class TricklingSIS:
         with conn:
             try:
                 conn.recv(65536)
-                conn.sendall(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                    b"Content-Length: 100000\r\n\r\n"
-                )
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+                conn.sendall(b"X-Padding: " if self.headers else b"Content-Length: 9999\r\n\r\n")
                 while not self.stop.is_set():
                     conn.sendall(b" ")
                     time.sleep(0.05)
@@ -122,13 +122,18 @@ class TricklingSIS:
         self.sock.close()
 
 
-def test_a_trickling_sis_hits_the_request_deadline():
-    sis = TricklingSIS()
+@pytest.mark.parametrize("headers", [False, True], ids=["body", "headers"])
+@pytest.mark.parametrize("public_only", [False, True], ids=["private-allowed", "public-only"])
+def test_a_trickling_sis_hits_the_request_deadline(headers, public_only, monkeypatch):
+    if public_only:  # the public-only connections, with loopback counted as public
+        monkeypatch.setattr("sisapp.oneroster.public_only.refusal_reason", lambda ip: None)
+        monkeypatch.setattr("sisapp.oneroster.transport.check_url", lambda *a, **k: None)
+    sis = TricklingSIS(headers=headers)
     settings = ConnectionSettings(
         endpoint_url=f"http://127.0.0.1:{sis.port}/ims/oneroster/v1p1",
         client_id="c",
         client_secret="secret-xyz",
-        allow_private=True,
+        allow_private=not public_only,
         read_timeout=5,
         request_deadline=1,
     )
