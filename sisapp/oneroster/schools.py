@@ -46,6 +46,8 @@ class SchoolReads:
                 for org in self._records("/orgs", {}, records.parse_org)
             )
         except OneRosterError as exc:
+            if exc.code is ErrorCode.CANCELLED:
+                raise
             said = f"no school, and listing its organisations failed ({exc.code.value})"
         else:
             count = sum(types.values())
