@@ -1,5 +1,5 @@
-"""A SIS that lies about its totals, has no schools or fails a page many times, over
-real HTTP against the demo SIS (issue 17, items 1-3)."""
+"""A SIS that lies about its totals, has no schools, fails a page many times or wants
+OAuth 2.0 without a token URL, over real HTTP against the demo SIS (issue 17)."""
 
 import pytest
 
@@ -17,9 +17,14 @@ def _client(server, logs=None, **extra) -> OneRosterClient:
         endpoint_url=server.base_url("v1p2"),
         client_id=server.client_id,
         client_secret=server.client_secret,
-        token_url=server.token_url,
         allow_private=True,
-        **{"page_size": 100, "backoff_base": 0.01, "backoff_max": 0.05, **extra},
+        **{
+            "token_url": server.token_url,
+            "page_size": 100,
+            "backoff_base": 0.01,
+            "backoff_max": 0.05,
+            **extra,
+        },
     )
     warnings = [] if logs is None else logs
     return OneRosterClient(settings, log=lambda m: None, warn=warnings.append)
@@ -95,3 +100,10 @@ def test_a_page_failing_more_often_than_the_retry_cap_gets_a_second_pass(distric
             list(_client(server, max_retries=2, failed_page_pause=0.05).enrollments())
         assert info.value.code is ErrorCode.SERVER_ERROR  # one more pass only
         assert faults.flaky_served == 6
+
+
+def test_an_oauth2_only_sis_without_token_url_asks_for_one(district):
+    with DemoSISServer(district, oauth1=False) as server:
+        result = _client(server, token_url=None).check()
+    assert (result.ok, result.error_code) == (False, "OR125")
+    assert "wants OAuth 2.0" in result.message and "Token URL" in result.message
