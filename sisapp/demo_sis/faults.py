@@ -29,6 +29,13 @@ class Faults:
       ``expires_in`` promised.
     - ``changed_share``: when set above 0 on a running server, that share of records is
       changed once (``District.apply_changes``) before the next request is served.
+    - ``lying_total``: ``"negative"`` (-98596497, as the OneRoster 1.2 spec mock sends),
+      ``"zero"`` or ``"page"`` (the page's own row count) in ``X-Total-Count``, and no
+      ``Link`` header, so a client has only the total and the pages to go by.
+    - ``no_schools``: the schools are sent as orgs of type ``department``, so
+      ``/schools`` is empty (real sample data types its orgs district/local/department).
+    - ``flaky_page``: ``("enrollments", 200, 9)`` answers the first 9 requests for the
+      page containing that offset of that collection (top-level or per school) with 500.
     """
 
     latency_ms: int = 0
@@ -41,7 +48,11 @@ class Faults:
     broken_school: str | int | None = None
     token_expiry: float | None = None
     changed_share: float = 0.0
+    lying_total: str | None = None
+    no_schools: bool = False
+    flaky_page: tuple[str, int, int] | None = None
     seed: int = 0
+    flaky_served: int = field(default=0, init=False, compare=False)
     _rng: random.Random = field(default=None, init=False, repr=False, compare=False)
     _lock: threading.Lock = field(
         default_factory=threading.Lock, init=False, repr=False, compare=False
@@ -61,6 +72,23 @@ class Faults:
         if draw < self.rate_limit_rate + self.error_rate:
             return "500"
         return None
+
+    def lie_about(self, total: int, rows: int) -> str:
+        """The ``X-Total-Count`` sent for a page of ``rows`` out of ``total``."""
+        return {"negative": "-98596497", "zero": "0", "page": str(rows)}.get(
+            self.lying_total or "", str(total)
+        )
+
+    def flaky(self, names, offset: int, limit: int) -> bool:
+        """Whether this request for a page is one of the ``flaky_page`` failures."""
+        if not self.flaky_page:
+            return False
+        collection, at, failures = self.flaky_page
+        if collection not in names or not offset <= at < offset + limit:
+            return False
+        with self._lock:
+            self.flaky_served += 1
+            return self.flaky_served <= failures
 
     def broken_school_id(self, schools) -> str | None:
         """The sourcedId of the broken school, resolving an index against ``schools``."""

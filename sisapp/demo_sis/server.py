@@ -276,9 +276,15 @@ class DemoSISServer:
             return error_response(400, "limit must be >= 1 and offset >= 0", "invalid_data")
         faults = self.faults
         limit = min(limit, MAX_LIMIT, faults.max_page_size or MAX_LIMIT)
+        if faults.flaky((endpoint, collection), offset, limit):
+            return error_response(500, "injected flaky page", "internal_server_error")
         indices = snap.view(collection, view, school, filter_text)
+        if faults.no_schools and view == "school":
+            indices = []
         total = len(indices)
         chunk = snap.blobs_at(version, collection, indices[offset : offset + limit])
+        if faults.no_schools and collection == "orgs":
+            chunk = [blob.replace(b'"type":"school"', b'"type":"department"') for blob in chunk]
         body = b'{"%s":[%s]}' % (wrapper.encode(), b",".join(chunk))
         malformed = faults.malformed_at
         if (
@@ -288,7 +294,9 @@ class DemoSISServer:
         ):
             body = body[: max(1, len(body) // 2)]
         headers = {"Link": self._links(request, offset, limit, total, faults.no_total_count)}
-        if not faults.no_total_count:
+        if faults.lying_total:
+            headers = {"X-Total-Count": faults.lie_about(total, len(chunk))}
+        elif not faults.no_total_count:
             headers["X-Total-Count"] = str(total)
         return Response(body, 200, headers, content_type="application/json")
 

@@ -38,6 +38,10 @@ _CLOCK_WORDS = re.compile(r"timestamp|nonce|clock|skew", re.IGNORECASE)
 _ECHOED_PARAMS = re.compile(r"oauth_\w+\s*(?:=|%3D)[^\s,&]*", re.IGNORECASE)
 _SIGNATURE_WORDS = re.compile(r"signature", re.IGNORECASE)
 _CLIENT_ERRORS = {"invalid_client", "unauthorized_client", "access_denied"}
+_BEARER = re.compile(r"(?:^|,)\s*bearer\b", re.IGNORECASE)
+_OAUTH1_CHALLENGE = re.compile(r"(?:^|,)\s*oauth\b", re.IGNORECASE)
+# RFC 6749/6750 error codes: a body carrying one is an OAuth 2.0 server talking.
+_OAUTH2_ERRORS = {"invalid_token", "invalid_request", "insufficient_scope", *_CLIENT_ERRORS}
 _SCOPE_ERRORS = {"invalid_scope", "insufficient_scope"}
 
 
@@ -45,6 +49,18 @@ def scopes_for(version: str) -> list[str]:
     """The read scopes the client needs: core data plus the nested endpoints."""
     root = SCOPE_ROOT.format(version=version)
     return [root + "roster-core.readonly", root + "roster.readonly"]
+
+
+def wants_oauth2(response) -> bool:
+    """A 401 that asks for a bearer token, or an OAuth 2.0 error body, not an OAuth 1.0a one."""
+    challenge = response.headers.get("WWW-Authenticate", "")
+    if _BEARER.search(challenge) and not _OAUTH1_CHALLENGE.search(challenge):
+        return True
+    try:
+        data = json.loads(response.text)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and data.get("error") in _OAUTH2_ERRORS
 
 
 def _said(transport, response) -> str:
@@ -85,8 +101,9 @@ class OAuth1Auth:
         return _ECHOED_PARAMS.sub(" ", text)
 
     def retry_unauthorized(self, response, method: str) -> bool:
-        """Switch to HMAC-SHA1 after a 401 on HMAC-SHA256, unless the clock is to blame."""
-        if _CLOCK_WORDS.search(self._complaint(response)):
+        """Switch to HMAC-SHA1 after a 401 on HMAC-SHA256, unless the clock is to blame
+        or the server wants OAuth 2.0."""
+        if _CLOCK_WORDS.search(self._complaint(response)) or wants_oauth2(response):
             return False
         with self._lock:
             if self.method != method:
@@ -100,6 +117,15 @@ class OAuth1Auth:
     def unauthorized_error(self, response, method: str, path: str) -> OneRosterError:
         complaint = self._complaint(response)
         said = _said(self.transport, response)
+        if wants_oauth2(response):
+            return OneRosterError(
+                ErrorCode.OAUTH2_REQUIRED,
+                "The SIS wants OAuth 2.0 (it asked for an access token), but no token URL is "
+                "entered, so OAuth 1.0a was tried. Enter the SIS's OAuth 2.0 Token URL in the "
+                "connection settings." + said,
+                status=401,
+                path=path,
+            )
         if _CLOCK_WORDS.search(complaint):
             return OneRosterError(
                 ErrorCode.CLOCK_SKEW,

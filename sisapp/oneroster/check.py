@@ -2,18 +2,32 @@
 
 Kept apart from the reading client because its contract differs: it never raises, and
 it turns every failure, even an unexpected one, into an answer the admin can act on.
+It uses the client only through the small interface below, so it imports nothing of it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from . import records
 from .errors import ErrorCode, OneRosterError
+from .settings import ConnectionSettings
 
-if TYPE_CHECKING:
-    from .client import OneRosterClient
+# Retries per request (the token request too) while the admin waits on the page.
+CHECK_RETRIES = 2
+
+
+class _Client(Protocol):
+    settings: ConnectionSettings
+    version: str
+    auth_mode: str
+    known_version: str | None
+    known_auth_mode: str | None
+
+    def limit_retries(self, retries: int) -> None: ...
+
+    def schools(self) -> Iterator: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,45 +45,46 @@ class ConnectionCheck:
         return asdict(self)
 
 
-def check_connection(client: OneRosterClient) -> ConnectionCheck:
-    """Authenticate, read one page of schools, report version/auth/count; never raises."""
-    version = auth = None
-    retries = min(client.settings.max_retries, 2)
+def check_connection(client: _Client) -> ConnectionCheck:
+    """Authenticate, read the schools, report version/auth/count; never raises.
+
+    The count is the schools received, never the SIS's X-Total-Count header, which
+    some servers get wrong.
+    """
+    client.limit_retries(min(client.settings.max_retries, CHECK_RETRIES))
     try:
-        client._ensure_ready(max_retries=retries)
-        version, auth = client.version, client.auth_mode
-        page = client._fetch(
-            client.base_url + "/schools?limit=" + str(client.settings.page_size),
-            None,
-            max_retries=retries,
-            parse=records.parse_org,
-            path="/schools",
-        )
-        count = page.total if page.total is not None else len(page.rows)
+        version = client.version
+        count = sum(1 for _ in client.schools())
         auth = client.auth_mode
-        more = " or more" if page.total is None and page.next_url else ""
         return ConnectionCheck(
             ok=True,
             version=version,
             auth=auth,
             schools=count,
-            message=f"Connected: OneRoster {version}, {auth}, {count}{more} schools.",
+            message=f"Connected: OneRoster {version}, {auth}, {count} schools.",
         )
     except OneRosterError as exc:
-        if client._auth is not None:
-            auth = client._auth.mode
+        if exc.code is ErrorCode.NO_SCHOOLS:
+            version, auth = client.known_version, client.known_auth_mode
+            return ConnectionCheck(
+                ok=True,
+                version=version,
+                auth=auth,
+                schools=0,
+                message=f"Connected: OneRoster {version}, {auth}, but no schools. {exc}",
+            )
         return ConnectionCheck(
             ok=False,
-            version=version or client._version,
-            auth=auth,
+            version=client.known_version,
+            auth=client.known_auth_mode,
             error_code=exc.code.value,
             message=str(exc),
         )
     except Exception as exc:  # noqa: BLE001 - the admin page must get an answer
         return ConnectionCheck(
             ok=False,
-            version=version,
-            auth=auth,
+            version=client.known_version,
+            auth=client.known_auth_mode,
             error_code=ErrorCode.INTERNAL_ERROR.value,
             message=f"Unexpected error: {type(exc).__name__}",
         )

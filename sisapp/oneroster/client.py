@@ -11,43 +11,27 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from urllib.parse import urljoin
 
 from . import records
 from .auth import OAuth1Auth, OAuth2Auth
 from .check import ConnectionCheck, check_connection
 from .errors import ErrorCode, OneRosterError
-from .paging import Page, Pager, collection_keys, extract_rows, row_ids
-from .readahead import ReadAhead
+from .paging import Page, Pager, all_of, collection_keys, extract_rows, row_ids, since_filter
+from .schools import SchoolReads
 from .settings import ConnectionSettings
 from .transport import Transport
 from .urls import base_for, path_of, same_origin, split_endpoint
 
-# Schools whose classes and enrollments are read ahead of the one the caller works on.
-READ_AHEAD_SCHOOLS = 2
-
-_NESTED_FALLBACK_FILTER = {
-    "classes": "school.sourcedId",
-    "enrollments": "school.sourcedId",
-    "courses": "org.sourcedId",
-}
+# Failures worth one more pass over a page after a pause: the SIS may be back by then.
+_TRANSIENT = frozenset(
+    {ErrorCode.SERVER_ERROR, ErrorCode.RATE_LIMITED, ErrorCode.TIMEOUT, ErrorCode.UNREACHABLE}
+)
 
 
-def _since_filter(since: datetime | None) -> str | None:
-    if since is None:
-        return None
-    moment = since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
-    return f"dateLastModified>'{moment.strftime('%Y-%m-%dT%H:%M:%SZ')}'"
-
-
-def _and(*clauses: str | None) -> str | None:
-    present = [clause for clause in clauses if clause]
-    return " AND ".join(present) or None
-
-
-class OneRosterClient:
+class OneRosterClient(SchoolReads):
     """Reads one SIS. Methods are generators; iterate each from one thread at a time.
 
     Several may run at once (``school_rosters`` does): requests in flight across all of
@@ -59,9 +43,11 @@ class OneRosterClient:
         settings: ConnectionSettings,
         log: Callable[[str], None] | None = None,
         should_stop: Callable[[], bool] | None = None,
+        warn: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings
         self._log = log or (lambda message: None)
+        self._warn = warn or self._log
         self._should_stop = should_stop or (lambda: False)
         self._sleep: Callable[[float], None] = time.sleep  # replaced by tests
         self._clock: Callable[[], float] = time.monotonic  # replaced by tests
@@ -75,6 +61,9 @@ class OneRosterClient:
         self._version: str | None = None
         self._base: str | None = None
         self._nested_missing: set[str] = set()
+        self._full_limits: set[int] = set()  # page sizes the SIS was seen to fill
+        self._bad_totals: set[str] = set()  # collections whose wrong total was logged
+        self._second_pass = bool(settings.failed_page_passes)
         self.transport = Transport(
             settings,
             log=lambda message: self._log(message),
@@ -92,6 +81,12 @@ class OneRosterClient:
 
     def close(self) -> None:
         self.transport.close()
+
+    def limit_retries(self, retries: int) -> None:
+        """Retry every request (token requests too) at most ``retries`` times, with no
+        second pass: for the connection test, where the admin is waiting."""
+        self.transport.retry_cap = retries
+        self._second_pass = False
 
     def __enter__(self) -> OneRosterClient:
         return self
@@ -116,6 +111,16 @@ class OneRosterClient:
         return self.auth.mode
 
     @property
+    def known_version(self) -> str | None:
+        """The version found so far, without discovering it."""
+        return self._version
+
+    @property
+    def known_auth_mode(self) -> str | None:
+        """The auth mode chosen so far, without choosing it."""
+        return self._auth.mode if self._auth is not None else None
+
+    @property
     def version(self) -> str:
         """OneRoster version v1p1 or v1p2, discovered on first use unless URL or settings say."""
         self._ensure_ready()
@@ -126,7 +131,7 @@ class OneRosterClient:
         self._ensure_ready()
         return self._base
 
-    def _ensure_ready(self, max_retries: int | None = None) -> None:
+    def _ensure_ready(self) -> None:
         if self._ready:
             return
         self.settings.validate()
@@ -136,21 +141,19 @@ class OneRosterClient:
         if base is None and self.settings.version:
             version, base = self.settings.version, base_for(root, self.settings.version)
         if base is None:
-            version, base = self._discover(root, max_retries)
+            version, base = self._discover(root)
         self._version, self._base = version, base
         auth.prefer_version(version)
         self._ready = True
 
-    def _discover(self, root: str, max_retries: int | None) -> tuple[str, str]:
+    def _discover(self, root: str) -> tuple[str, str]:
         """Probe v1.2's rostering base, then v1.1's; auth failures are not "not OneRoster"."""
         tried = []
         for version in ("v1p2", "v1p1"):
             base = base_for(root, version)
             self.auth.prefer_version(version)
             try:
-                data, _ = self.transport.get_json(
-                    base + "/orgs?limit=1", self.auth, max_retries=max_retries
-                )
+                data, _ = self.transport.get_json(base + "/orgs?limit=1", self.auth)
                 extract_rows(data, ("orgs",), path_of(base))
             except OneRosterError as exc:
                 if exc.code in (
@@ -177,7 +180,6 @@ class OneRosterClient:
         self,
         url: str,
         abort: Callable[[], bool] | None,
-        max_retries: int | None = None,
         parse: Callable[[dict, str], object] | None = None,
         path: str | None = None,
     ) -> Page:
@@ -192,10 +194,18 @@ class OneRosterClient:
                 "The SIS's next-page link points to another host.",
                 path=path_of(url),
             )
-        with self._request_slots:
-            data, response = self.transport.get_json(
-                url, self.auth, max_retries=max_retries, abort=abort
+        try:
+            data, response = self._get(url, abort)
+        except OneRosterError as exc:
+            if exc.code not in _TRANSIENT or not self._second_pass:
+                raise
+            pause = self._failed_page_pause()
+            self._log(
+                f"{exc.code.value} at {path_of(url)} after all retries; "
+                f"trying that page once more in {pause:.1f}s"
             )
+            self._pause(pause, abort)
+            data, response = self._get(url, abort)
         rows = extract_rows(data, collection_keys(url.split("?", 1)[0]), path_of(url))
         ids = row_ids(rows)
         if parse is not None:
@@ -213,6 +223,39 @@ class OneRosterClient:
             rows=rows, ids=ids, total=total, next_url=next_url, has_links=bool(links), url=url
         )
 
+    def _get(self, url: str, abort: Callable[[], bool] | None) -> tuple[object, object]:
+        with self._request_slots:
+            return self.transport.get_json(url, self.auth, abort=abort)
+
+    def _failed_page_pause(self) -> float:
+        """The setting, or the wait the retry after the last one would have had."""
+        if self.settings.failed_page_pause is not None:
+            return self.settings.failed_page_pause
+        backoff = self.settings.backoff_base * 2 ** (self.settings.max_retries + 1)
+        return min(self.settings.backoff_max, backoff)
+
+    def _pause(self, seconds: float, abort: Callable[[], bool] | None) -> None:
+        """Sleep, in steps short enough to answer a cancel."""
+        stop = abort or self._should_stop
+        while seconds > 0:
+            if stop():
+                raise OneRosterError(ErrorCode.CANCELLED, "The read was cancelled.")
+            step = min(seconds, 1.0)
+            self._sleep(step)
+            seconds -= step
+
+    def _bad_total(self, url: str, total: int) -> None:
+        """Log a wrong X-Total-Count once per collection (per-school reads included)."""
+        name = collection_keys(url.split("?", 1)[0])[0]
+        with self._counter_lock:
+            if name in self._bad_totals:
+                return
+            self._bad_totals.add(name)
+        self._warn(
+            f"the SIS sent a wrong total ({total}) for {name} at {path_of(url)}; "
+            "reading its pages until an empty one instead"
+        )
+
     def _records(self, path: str, params: dict, parse: Callable[[dict, str], object]) -> Iterator:
         self._ensure_ready()
         base = self._base + path
@@ -222,142 +265,25 @@ class OneRosterClient:
             concurrency=self.settings.concurrency,
             should_stop=self._should_stop,
             log=self._log,
+            on_bad_total=self._bad_total,
+            full_limits=self._full_limits,
         )
         for rows in pager.pages(base, params):
+            if not rows:
+                continue  # the empty page that ends a read is not counted as a page
             with self._counter_lock:
                 self.pages_read += 1
                 self.records_read += len(rows)
             yield from rows
 
     def _collection(self, name: str, parse, since: datetime | None, extra: str | None = None):
-        return self._records(f"/{name}", {"filter": _and(extra, _since_filter(since))}, parse)
-
-    def _per_school(self, school_id: str, name: str, parse, since: datetime | None) -> Iterator:
-        """Nested ``/schools/{id}/{name}``; on 404 the filtered top-level collection."""
-        try:
-            if name not in self._nested_missing:
-                yielded = False
-                try:
-                    for record in self._records(
-                        f"/schools/{school_id}/{name}", {"filter": _since_filter(since)}, parse
-                    ):
-                        yielded = True
-                        yield record
-                    return
-                except OneRosterError as exc:
-                    if exc.code is not ErrorCode.ENDPOINT_NOT_FOUND or yielded:
-                        raise
-                    self._nested_missing.add(name)
-                    self._log(f"no nested /schools/{{id}}/{name}; filtering /{name} by school")
-            yield from self._collection(
-                name, parse, since, f"{_NESTED_FALLBACK_FILTER[name]}='{school_id}'"
-            )
-        except OneRosterError as exc:
-            self._raise_for_school(exc, school_id)
-
-    @staticmethod
-    def _raise_for_school(exc: OneRosterError, school_id: str) -> None:
-        """Wrap a failure as SCHOOL_READ_FAILED so the sync can go on with other schools."""
-        if exc.code in (ErrorCode.CANCELLED, ErrorCode.SCHOOL_READ_FAILED):
-            raise exc
-        raise OneRosterError(
-            ErrorCode.SCHOOL_READ_FAILED,
-            f"Reading school {school_id} failed: {exc}",
-            status=exc.status,
-            path=exc.path,
-            detail=exc.detail,
-            cause_code=exc.code,
-            school_id=school_id,
-        ) from exc
-
-    def schools(self) -> Iterator[records.Org]:
-        return self._records("/schools", {}, records.parse_org)
+        return self._records(f"/{name}", {"filter": all_of(extra, since_filter(since))}, parse)
 
     def academic_sessions(self, since: datetime | None = None) -> Iterator[records.AcademicSession]:
         return self._collection("academicSessions", records.parse_academic_session, since)
 
-    def courses(
-        self, school_id: str | None = None, since: datetime | None = None
-    ) -> Iterator[records.Course]:
-        if school_id is None:
-            return self._collection("courses", records.parse_course, since)
-        return self._per_school(school_id, "courses", records.parse_course, since)
-
-    def classes(
-        self, school_id: str | None = None, since: datetime | None = None
-    ) -> Iterator[records.Class]:
-        if school_id is None:
-            return self._collection("classes", records.parse_class, since)
-        return self._per_school(school_id, "classes", records.parse_class, since)
-
-    def enrollments(
-        self, school_id: str | None = None, since: datetime | None = None
-    ) -> Iterator[records.Enrollment]:
-        if school_id is None:
-            return self._collection("enrollments", records.parse_enrollment, since)
-        return self._per_school(school_id, "enrollments", records.parse_enrollment, since)
-
-    def users(
-        self, school_id: str | None = None, since: datetime | None = None
-    ) -> Iterator[records.User]:
-        """All users (every role, parents too) or one school's students and teachers."""
-        if school_id is None:
-            return self._collection("users", records.parse_user, since)
-        return self._school_users(school_id, since)
-
-    def _school_users(self, school_id: str, since: datetime | None) -> Iterator[records.User]:
-        try:
-            if "users" not in self._nested_missing:
-                seen: set[str] = set()
-                try:
-                    for name in ("students", "teachers"):
-                        for user in self._records(
-                            f"/schools/{school_id}/{name}",
-                            {"filter": _since_filter(since)},
-                            records.parse_user,
-                        ):
-                            if user.sourced_id not in seen:
-                                seen.add(user.sourced_id)
-                                yield user
-                    return
-                except OneRosterError as exc:
-                    if exc.code is not ErrorCode.ENDPOINT_NOT_FOUND or seen:
-                        raise
-                    self._nested_missing.add("users")
-                    self._log("no nested /schools/{id}/students; filtering /users by org")
-            for user in self._collection("users", records.parse_user, since):
-                if school_id in user.org_ids:
-                    yield user
-        except OneRosterError as exc:
-            self._raise_for_school(exc, school_id)
-
-    def school_rosters(
-        self,
-        schools: Iterable[tuple[str, datetime | None]],
-        on_wait: Callable[[], None] | None = None,
-    ) -> ReadAhead[records.Class | records.Enrollment]:
-        """Each school's classes, then its enrollments (changed since its own date, if
-        any), as one iterator of records per school, in the order given.
-
-        The next schools are read ahead in the background, unless the settings ask for
-        one request at a time. A school's failure is raised (SCHOOL_READ_FAILED) by its
-        own iterator, after its records read before the failure; the caller may go on
-        with the next school. ``on_wait`` is called while the caller waits for records
-        read in the background. Use as a context manager.
-        """
-
-        def roster(school_id: str, since: datetime | None) -> Callable[[], Iterator]:
-            def read() -> Iterator[records.Class | records.Enrollment]:
-                yield from self.classes(school_id, since=since)
-                yield from self.enrollments(school_id, since=since)
-
-            return read
-
-        ahead = READ_AHEAD_SCHOOLS if self.settings.concurrency > 1 else 0
-        return ReadAhead((roster(sid, since) for sid, since in schools), ahead, on_wait)
-
     # --- connection test --------------------------------------------------------------
 
     def check(self) -> ConnectionCheck:
-        """Authenticate, read one page of schools, report version/auth/count; never raises."""
+        """Authenticate, read the schools, report version/auth/count; never raises."""
         return check_connection(self)

@@ -194,6 +194,32 @@ class ErrorCode(CodeTable):
         "of the failure.",
         "A bug in the OneRoster client; the traceback is in the web or worker log.",
     )
+    NO_SCHOOLS = (
+        "OR152",
+        "The SIS sent no organisation of type 'school', so there is nothing to sync.",
+        "Ask the SIS administrator to export the schools as OneRoster organisations of type "
+        "'school' (the message lists the types the SIS sent), then sync again.",
+        "GET /orgs answered only orgs of other types (district, local, department ...); "
+        "public sample data sets often do this.",
+    )
+    REQUEST_DEADLINE = (
+        "OR113",
+        "The SIS answered so slowly that one page took longer than the time allowed for it.",
+        "Try the sync again later; if it keeps happening, ask the SIS vendor about the "
+        "server's speed, or contact Support with the error code.",
+        "One response kept arriving (headers or body trickling) past the request deadline "
+        "(ConnectionSettings.request_deadline, 180 s by default); it is not retried. "
+        "Check the SIS's response times and the network path; a smaller SYNC_PAGE_SIZE "
+        "makes each page shorter.",
+    )
+    OAUTH2_REQUIRED = (
+        "OR125",
+        "The SIS uses OAuth 2.0 sign-in, but no Token URL was entered for it.",
+        "Enter the SIS's OAuth 2.0 Token URL (from the SIS documentation, for PowerSchool "
+        "https://<server>/oauth/access_token) and test the connection again.",
+        "The 401 carried WWW-Authenticate: Bearer or an OAuth 2.0 error body, so OAuth 1.0a "
+        "was not tried further.",
+    )
 
 
 class OneRosterError(Exception):

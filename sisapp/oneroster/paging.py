@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import quote, urlencode
 
 from .errors import ErrorCode, OneRosterError
@@ -51,6 +52,20 @@ def build_url(base: str, params: dict) -> str:
     """``base?query`` with %20-style quoting, so the OAuth 1.0a signature covers what is sent."""
     clean = {key: value for key, value in params.items() if value is not None}
     return f"{base}?{urlencode(clean, quote_via=quote)}" if clean else base
+
+
+def since_filter(since: datetime | None) -> str | None:
+    """The OneRoster filter for records changed after ``since`` (naive means UTC)."""
+    if since is None:
+        return None
+    moment = since.replace(tzinfo=UTC) if since.tzinfo is None else since.astimezone(UTC)
+    return f"dateLastModified>'{moment.strftime('%Y-%m-%dT%H:%M:%SZ')}'"
+
+
+def all_of(*clauses: str | None) -> str | None:
+    """Filter clauses joined with AND; None when there are none."""
+    present = [clause for clause in clauses if clause]
+    return " AND ".join(present) or None
 
 
 def collection_keys(collection_url: str) -> tuple[str, ...]:
@@ -108,7 +123,16 @@ Fetch = Callable[[str, Callable[[], bool] | None], Page]
 
 
 class Pager:
-    """Iterates the pages of one collection read; yields lists of raw records in order."""
+    """Iterates the pages of one collection read; yields lists of raw records in order.
+
+    ``X-Total-Count`` plans the concurrent read but never ends a read on its own: once
+    the total is reached, the read ends on a short page from a server seen to fill its
+    pages (in this read, or at that limit in an earlier one: ``full_limits``, shared by
+    the client), else one more page is asked for and must come back empty. So a total
+    that is the page's row count, or capped (some servers stop counting at 10,000), costs
+    one request instead of the rest of the collection. A total that is negative, zero
+    or below what was received is ignored (``on_bad_total``), as if there were none.
+    """
 
     def __init__(
         self,
@@ -118,16 +142,37 @@ class Pager:
         concurrency: int,
         should_stop: Callable[[], bool],
         log: Callable[[str], None],
+        on_bad_total: Callable[[str, int], None] | None = None,
+        full_limits: set[int] | None = None,
     ) -> None:
         self.fetch = fetch
         self.page_size = page_size
         self.concurrency = concurrency
         self.should_stop = should_stop
         self.log = log
+        self.on_bad_total = on_bad_total or (lambda url, total: None)
+        self.full_limits = set() if full_limits is None else full_limits
 
     def _check_stop(self, url: str) -> None:
         if self.should_stop():
             raise OneRosterError(ErrorCode.CANCELLED, "The read was cancelled.", path=path_of(url))
+
+    def _total(self, page: Page, received: int) -> int | None:
+        """The page's total if it can be true after ``received`` records, else None."""
+        if page.total is None:
+            return None
+        if page.total <= 0 < received or page.total < received:
+            self.on_bad_total(page.url, page.total)
+            return None
+        return page.total
+
+    def _ends(self, count: int, limit: int, most: int) -> bool:
+        """A short page of ``count`` rows from a server seen to fill pages (``most``
+        rows in this read, or ``limit`` rows in any)."""
+        if count >= limit:
+            self.full_limits.add(limit)
+            return False
+        return count < most or limit in self.full_limits
 
     def pages(self, base: str, params: dict) -> Iterator[list]:
         """All pages of ``base`` with ``params`` (filter etc.), as lists of raw records."""
@@ -137,14 +182,15 @@ class Pager:
             build_url(base, {**params, "limit": limit, "offset": 0}), self.should_stop
         )
         rows = first.rows
+        total = self._total(first, len(rows))
         if (
             self.concurrency > 1
             and rows
-            and first.total is not None
-            and first.total > len(rows)
+            and total is not None
+            and total > len(rows)
             and not (first.has_links and not first.next_url)
         ):
-            yield from self._concurrent(base, params, first)
+            yield from self._concurrent(base, params, first, total)
             return
         yield from self._serial(base, params, first, offset=0, limit=limit, prev_ids=None)
 
@@ -157,14 +203,15 @@ class Pager:
         offset: int,
         limit: int,
         prev_ids: tuple | None,
+        prev_done: bool = False,
     ) -> Iterator[list]:
-        prev_short = False
+        most = 0  # the most rows a page of this read held
         while True:
             rows = page.rows
             ids = page.ids
             if rows and ids == prev_ids:
-                if prev_short and page.total is None and not page.has_links:
-                    # Offset ignored, but the previous short page held everything.
+                if prev_done and not page.has_links:
+                    # Offset ignored, but the previous page looked like the end.
                     self.log(f"server ignores offset at {path_of(page.url)}; one page was all")
                     return
                 raise OneRosterError(
@@ -176,25 +223,30 @@ class Pager:
             if not rows:
                 return
             offset += len(rows)
+            total = self._total(page, offset)
+            short = len(rows) < limit
             if page.next_url:
                 url = page.next_url
             elif page.has_links:
                 return  # the server pages by links and gives no next link: done
-            elif page.total is not None and offset >= page.total:
+            elif total is not None and offset >= total and self._ends(len(rows), limit, most):
                 return
             else:
-                # A total that says more, or no signal at all: a short page is not the end;
-                # only an empty page is.
+                # No total, one that may be wrong, or one saying more: only an empty page
+                # (or the same page again after the end) is the end.
+                self._ends(len(rows), limit, most)
                 url = build_url(base, {**params, "limit": limit, "offset": offset})
-            prev_ids, prev_short = ids, len(rows) < limit
+            most = max(most, len(rows))
+            prev_ids = ids
+            prev_done = short or (total is not None and offset >= total)
             self._check_stop(url)
             page = self.fetch(url, self.should_stop)
 
-    def _concurrent(self, base: str, params: dict, first: Page) -> Iterator[list]:
-        total = first.total
+    def _concurrent(self, base: str, params: dict, first: Page, total: int) -> Iterator[list]:
         step = len(first.rows)  # the server's real page size (it may cap our limit)
         if step < self.page_size:
             self.log(f"server caps pages at {step} rows at {path_of(first.url)}")
+        self.full_limits.add(step)  # the total says more: the first page was full
         yield first.rows
         stop_event = threading.Event()
         offsets = iter(range(step, total, step))
@@ -209,7 +261,7 @@ class Pager:
                     return
 
         prev_ids = first.ids
-        last = first
+        last, last_rows, last_got, position = first, first.rows, step, step
         try:
             submit()
             while in_flight:
@@ -226,7 +278,7 @@ class Pager:
                     )
                 yield rows
                 prev_ids = ids
-                last = page
+                last, last_rows = page, rows
                 got, expected = len(rows), min(step, total - offset)
                 while 0 < got < expected:  # a short page in the middle: read the gap
                     self._check_stop(base)
@@ -239,14 +291,23 @@ class Pager:
                     yield gap.rows
                     prev_ids = gap.ids
                     got += len(gap.rows)
+                last_got, position = got, offset + got
                 if page.has_links and not page.next_url:
                     return  # the next link (absent) wins over the total
                 submit()
         finally:
             stop_event.set()
             executor.shutdown(wait=True, cancel_futures=True)
-        if last.next_url and last.rows:
-            # The total said "done" but the server links to more: the next link wins.
-            self._check_stop(last.next_url)
-            page = self.fetch(last.next_url, self.should_stop)
-            yield from self._serial(base, params, page, offset=total, limit=step, prev_ids=prev_ids)
+        if not last_rows:
+            return
+        if last.next_url:
+            url = last.next_url  # the total said "done" but the server links to more
+        elif self._ends(last_got, step, step):
+            return
+        else:  # a full last page: the total may be capped or wrong, one more page decides
+            url = build_url(base, {**params, "limit": step, "offset": position})
+        self._check_stop(url)
+        page = self.fetch(url, self.should_stop)
+        yield from self._serial(
+            base, params, page, offset=position, limit=step, prev_ids=prev_ids, prev_done=True
+        )

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import ipaddress
 
-import requests
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from .deadline import Watched, WatchedAdapter
 from .urls import refusal_reason
 
 
@@ -41,11 +41,11 @@ class _PublicPeer:
         return sock
 
 
-class PublicHTTPConnection(_PublicPeer, HTTPConnection):
+class PublicHTTPConnection(Watched, _PublicPeer, HTTPConnection):
     pass
 
 
-class PublicHTTPSConnection(_PublicPeer, HTTPSConnection):
+class PublicHTTPSConnection(Watched, _PublicPeer, HTTPSConnection):
     pass
 
 
@@ -57,12 +57,7 @@ class _PublicHTTPSPool(HTTPSConnectionPool):
     ConnectionCls = PublicHTTPSConnection
 
 
-class PublicOnlyAdapter(requests.adapters.HTTPAdapter):
+class PublicOnlyAdapter(WatchedAdapter):
     """A requests adapter whose pools only connect to public addresses."""
 
-    def init_poolmanager(self, *args, **kwargs) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": _PublicHTTPPool,
-            "https": _PublicHTTPSPool,
-        }
+    pool_classes = {"http": _PublicHTTPPool, "https": _PublicHTTPSPool}

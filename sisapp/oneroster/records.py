@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import NamedTuple, TypeVar
 
 from .errors import ErrorCode, OneRosterError
@@ -113,21 +114,12 @@ def _memo(parse: Callable[[object], T]) -> Callable[[object], T]:
     """``parse`` remembering its results for string inputs (bounded; values are immutable).
 
     A district's dates, timestamps, statuses and roles take a few thousand distinct
-    values over a million records, so most calls become one dict lookup.
+    values over a million records, so most calls become one cache lookup.
     """
-    cache: dict[str, T] = {}
+    remembered = lru_cache(maxsize=4096)(parse)
 
     def cached(value: object) -> T:
-        if type(value) is not str:
-            return parse(value)
-        try:
-            return cache[value]
-        except KeyError:
-            result = parse(value)
-            if len(cache) >= 4096:
-                cache.clear()
-            cache[value] = result
-            return result
+        return remembered(value) if type(value) is str else parse(value)
 
     cached.__doc__ = parse.__doc__
     cached.__wrapped__ = parse

@@ -38,6 +38,14 @@ class ConnectionSettings:
     backoff_base: float = 0.5
     backoff_max: float = 30.0
     retry_budget_seconds: float = 600
+    # Whole-answer bound: per-read timeouts never end a SIS that trickles bytes.
+    request_deadline: float = 180.0
+    # A page that failed all its retries gets failed_page_passes (0 or 1) more rounds,
+    # after failed_page_pause seconds (None: the wait the next retry would have had).
+    failed_page_passes: int = 1
+    failed_page_pause: float | None = None
+    # Longest Retry-After honoured; None means backoff_max.
+    retry_after_max: float | None = None
 
     def validate(self) -> None:
         """Raise ``OneRosterError(INVALID_SETTINGS)`` naming the first bad field."""
@@ -53,7 +61,11 @@ class ConnectionSettings:
             value = getattr(self, name)
             if value is None or (name == "token_url" and not value.strip()):
                 continue
-            parts = urlsplit(value.strip())
+            try:
+                parts = urlsplit(value.strip())
+                parts.port  # noqa: B018 - raises ValueError for a port out of range
+            except ValueError:
+                raise bad(f"{name.replace('_', ' ')} is not a valid URL.") from None
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise bad(f"{name.replace('_', ' ')} must be a full https:// URL.")
             if parts.username or parts.password:
@@ -68,8 +80,12 @@ class ConnectionSettings:
             raise bad("concurrency must be between 1 and 32.")
         if int(self.max_retries) < 0:
             raise bad("max retries must not be negative.")
-        if self.connect_timeout <= 0 or self.read_timeout <= 0:
+        if self.connect_timeout <= 0 or self.read_timeout <= 0 or self.request_deadline <= 0:
             raise bad("timeouts must be positive.")
+        if self.failed_page_pause is not None and self.failed_page_pause < 0:
+            raise bad("failed page pause must not be negative.")
+        if int(self.failed_page_passes) not in (0, 1):
+            raise bad("failed page passes must be 0 or 1.")
 
     @property
     def token_url_or_none(self) -> str | None:

@@ -14,7 +14,6 @@ can a DNS answer that changes after the check.
 
 from __future__ import annotations
 
-import json
 import queue
 import random
 import threading
@@ -24,9 +23,11 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
-import orjson
 import requests
+import urllib3
 
+from .body import deadline_error, decode_json, read_body, starts_like_html
+from .deadline import Watchdog, WatchedAdapter
 from .errors import ErrorCode, OneRosterError, describe_error_body, redact
 from .public_only import AddressRefused, PublicOnlyAdapter
 from .settings import ConnectionSettings
@@ -59,6 +60,7 @@ class Transport:
         self._all_sessions: list[requests.Session] = []
         self._lock = threading.Lock()
         self._checked: set[tuple[str, str]] = set()
+        self.retry_cap: int | None = None  # set by the connection test: every request retries less
 
     # --- plumbing ---------------------------------------------------------------------
 
@@ -75,9 +77,9 @@ class Transport:
         except queue.Empty:
             session = requests.Session()
             session.trust_env = False  # no .netrc credentials or proxy surprises
-            if not self.settings.allow_private:
-                for prefix in ("https://", "http://"):
-                    session.mount(prefix, PublicOnlyAdapter())
+            adapter = WatchedAdapter if self.settings.allow_private else PublicOnlyAdapter
+            for prefix in ("https://", "http://"):
+                session.mount(prefix, adapter())
             with self._lock:
                 self._all_sessions.append(session)
             return session
@@ -103,7 +105,8 @@ class Transport:
 
     def _retry_delay(self, attempt: int, response: requests.Response | None) -> float:
         """Full-jitter exponential backoff, or the server's Retry-After (capped)."""
-        cap = self.settings.backoff_max
+        cap = self.settings.retry_after_max
+        cap = self.settings.backoff_max if cap is None else cap
         header = response.headers.get("Retry-After") if response is not None else None
         if header:
             header = header.strip()
@@ -118,7 +121,8 @@ class Transport:
                     if when.tzinfo is None:
                         when = when.replace(tzinfo=UTC)
                     return max(0.0, min((when - datetime.now(UTC)).total_seconds(), cap))
-        return random.uniform(0, min(cap, self.settings.backoff_base * (2**attempt)))
+        backoff = self.settings.backoff_base * (2**attempt)
+        return random.uniform(0, min(self.settings.backoff_max, backoff))
 
     # --- requests with retries ----------------------------------------------------------
 
@@ -139,6 +143,8 @@ class Transport:
         (count or time budget) are used up. Other statuses are returned for the caller.
         """
         retries = self.settings.max_retries if max_retries is None else max_retries
+        if self.retry_cap is not None:
+            retries = min(retries, self.retry_cap)
         attempt = 0
         waited = 0.0
         redirects = 0
@@ -154,16 +160,9 @@ class Transport:
             session = self._session()
             response = None
             try:
-                response = session.request(
-                    method,
-                    url,
-                    headers=headers,
-                    data=data,
-                    auth=auth,
-                    timeout=timeout,
-                    allow_redirects=False,
+                response = self._send(
+                    session, method, url, headers=headers, data=data, auth=auth, timeout=timeout
                 )
-                response.content  # noqa: B018 - read the body inside the error handling
             except AddressRefused as exc:
                 raise OneRosterError(
                     ErrorCode.URL_NOT_ALLOWED,
@@ -179,23 +178,24 @@ class Transport:
                     path=path_of(url),
                     detail=self.redact(str(exc)),
                 ) from None
+            except (
+                requests.exceptions.InvalidURL,
+                requests.exceptions.MissingSchema,
+                requests.exceptions.InvalidSchema,
+                urllib3.exceptions.LocationValueError,
+            ) as exc:
+                raise OneRosterError(
+                    ErrorCode.INVALID_SETTINGS,
+                    f"The {label} is not a valid address; check it in the settings.",
+                    path=path_of(url),
+                    detail=self.redact(str(exc)),
+                ) from None
             except requests.exceptions.Timeout as exc:
                 failure = (ErrorCode.TIMEOUT, "The SIS did not answer in time.", str(exc))
             except requests.exceptions.ConnectionError as exc:
                 failure = (ErrorCode.UNREACHABLE, "Could not connect to the SIS.", str(exc))
             except requests.exceptions.RequestException as exc:  # broken body, decoding...
                 failure = (ErrorCode.UNREACHABLE, "The SIS dropped the connection.", str(exc))
-            except (
-                requests.exceptions.InvalidURL,
-                requests.exceptions.MissingSchema,
-                requests.exceptions.InvalidSchema,
-            ) as exc:
-                raise OneRosterError(
-                    ErrorCode.INVALID_SETTINGS,
-                    "The request could not be sent; check the URL.",
-                    path=path_of(url),
-                    detail=self.redact(str(exc)),
-                ) from None
             else:
                 status = response.status_code
                 if status in (301, 302, 303, 307, 308) and response.headers.get("Location"):
@@ -233,6 +233,22 @@ class Transport:
             self.log(f"retry {attempt}/{retries} after {reason} at {path_of(url)} in {delay:.1f}s")
             self.sleep(delay)
             waited += delay
+
+    def _send(self, session: requests.Session, method: str, url: str, **kwargs):
+        """One request with its body read, all within the request deadline."""
+        seconds = self.settings.request_deadline
+        started = time.monotonic()
+        with Watchdog(seconds) as watchdog:
+            try:
+                response = session.request(
+                    method, url, allow_redirects=False, stream=True, **kwargs
+                )
+                read_body(response, started + seconds, seconds, url)
+            except (requests.exceptions.RequestException, OSError):
+                if watchdog.fired:
+                    raise deadline_error(seconds, None, url) from None
+                raise
+        return response
 
     def _give_up(self, code, message, status, url, detail, attempts) -> OneRosterError:
         suffix = f" (after {attempts} retries)" if attempts else ""
@@ -301,7 +317,7 @@ class Transport:
         if not 200 <= status < 300:
             raise self._status_error(response, status, path, auth, state.get("auth"))
         content_type = response.headers.get("Content-Type", "").lower()
-        if "html" in content_type or _starts_like_html(response.content):
+        if "html" in content_type or starts_like_html(response.content):
             raise OneRosterError(
                 ErrorCode.NOT_ONEROSTER,
                 "The SIS answered with a web page where OneRoster JSON was expected.",
@@ -330,37 +346,3 @@ class Transport:
         else:
             code, message = ErrorCode.REQUEST_REJECTED, "The SIS rejected the request."
         return OneRosterError(code, message + quoted, status=status, path=path, detail=said)
-
-
-def _starts_like_html(body: bytes) -> bool:
-    head = body[:256].lstrip()
-    if not head and len(body) > 256:
-        head = body.lstrip()[:1]
-    return head[:1] == b"<"
-
-
-def decode_json(response: requests.Response, path: str) -> object:
-    """The JSON document of a page, decoded from the raw bytes by orjson.
-
-    Decoding is a third of the CPU a sync spends per record, and orjson is three times
-    faster than ``json``. It refuses what ``json`` tolerates (a lone ``\\ud800`` escape,
-    a charset other than UTF-8), so those pages take the lenient stdlib path and the
-    record parsers clean them; only what neither accepts is a malformed page.
-    """
-    try:
-        return orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        return json.loads(response.text)
-    except ValueError:
-        raise OneRosterError(
-            ErrorCode.MALFORMED_PAGE,
-            "The SIS answered with invalid JSON.",
-            status=response.status_code,
-            path=path,
-        ) from None
-
-
-def monotonic() -> float:
-    return time.monotonic()

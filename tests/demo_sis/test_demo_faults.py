@@ -137,3 +137,29 @@ def test_server_serves_a_future_today_district(tmp_path):
     assert max(u["dateLastModified"] for u in district.users) < time.strftime("%Y-%m-%dT%H:%M:%S")
     with DemoSISServer(district) as server:
         assert requests.get(server.root_url + V1 + "/orgs", timeout=5).status_code == 401
+
+
+@pytest.mark.parametrize(("lie", "sent"), [("negative", "-98596497"), ("zero", "0"), ("page", "7")])
+def test_lying_total_replaces_the_total_and_drops_the_links(server, api, lie, sent):
+    server.faults.lying_total = lie
+    answer = api.get(server.root_url + V1 + "/users", params={"limit": 7})
+    assert answer.status_code == 200 and len(answer.json()["users"]) == 7
+    assert answer.headers["X-Total-Count"] == sent and "Link" not in answer.headers
+
+
+def test_no_schools_types_the_schools_as_departments(server, api, district):
+    server.faults.no_schools = True
+    assert api.get(server.root_url + V1 + "/schools").json()["orgs"] == []
+    orgs = api.get(server.root_url + V1 + "/orgs").json()["orgs"]
+    assert sorted(org["type"] for org in orgs) == ["department"] * len(district.schools) + [
+        "district"
+    ]
+
+
+def test_flaky_page_fails_its_first_requests_then_serves(server, api):
+    server.faults.flaky_page = ("enrollments", 150, 2)
+    page = server.root_url + V1 + "/enrollments"
+    statuses = [api.get(page, params={"offset": 100}).status_code for _ in range(3)]
+    assert statuses == [500, 500, 200]
+    assert api.get(page, params={"offset": 0}).status_code == 200  # other pages unaffected
+    assert server.faults.flaky_served == 3

@@ -84,3 +84,34 @@ def test_a_malformed_page_deep_in_enrollments_fails_coded_and_changes_nothing(
     page = auth_client.get(f"/sis-integration/{integration.id}/runs/{run.id}/status")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and 'data-testid="error-code">OR150<' in html
+
+
+def test_a_page_failing_more_often_than_the_retry_cap_is_read_in_a_second_pass(
+    integration, district, sis, sync_now
+):
+    """Issue 17: seven failures in a row of one page no longer make the run partial."""
+    sis.faults.flaky_page = ("users", 150, 8)  # more than 1 + 6 attempts; read once
+    run = sync_now(integration, page_size=100)
+    assert run.status is SyncStatus.SUCCEEDED, (run.error_code, run.error_message)
+    assert detail_counts(run) == expected(district)
+    assert sis.faults.flaky_served == 9
+    lines = log_lines(run.id)
+    assert any("trying that page once more" in line for line in lines), lines
+
+
+def test_a_lying_total_count_on_a_capped_sis_syncs_the_whole_district(
+    integration, district, sis, sync_now
+):
+    """Issue 17: the OneRoster spec mock's negative total stopped every read after a page."""
+    sis.faults.lying_total = "negative"
+    sis.faults.max_page_size = 30
+    run = sync_now(integration, page_size=100)
+    assert run.status is SyncStatus.SUCCEEDED, (run.error_code, run.error_message)
+    assert detail_counts(run) == expected(district)
+
+
+def test_an_sis_without_school_orgs_fails_the_run_with_its_code(integration, sis, sync_now):
+    sis.faults.no_schools = True
+    run = sync_now(integration)
+    assert (run.status, run.error_code) == (SyncStatus.FAILED, "OR152"), run.error_message
+    assert "and no school" in run.error_message

@@ -78,9 +78,11 @@ def test_check_prompts_for_secret_and_prints_text(runner, requests_mock, monkeyp
     app, cli = runner
     monkeypatch.delenv("SISAPP_CLIENT_SECRET", raising=False)
     requests_mock.get(LOCAL + "/schools", json={"orgs": []})
+    requests_mock.get(LOCAL + "/orgs", json={"orgs": [{"sourcedId": "d", "type": "district"}]})
     result = cli.invoke(
         args=["oneroster", "check", "--endpoint", LOCAL, "--client-id", "id"], input=SECRET + "\n"
     )
     assert result.exit_code == 0
     assert "Connected" in result.output
+    assert "1 organisation (district: 1) and no school" in result.output
     assert SECRET not in result.output  # hidden prompt

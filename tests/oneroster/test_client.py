@@ -192,7 +192,8 @@ def test_academic_sessions_since(make_client, requests_mock):
 
 def test_check_ok(make_client, requests_mock):
     requests_mock.get(V12 + "/orgs", json=ORGS)
-    requests_mock.get(V12 + "/schools", json=ORGS, headers={"X-Total-Count": "12"})
+    schools = [{**ORGS["orgs"][0], "sourcedId": f"s{i}"} for i in range(12)]
+    requests_mock.get(V12 + "/schools", json=Collection(schools, key="orgs"))
     result = make_client(endpoint_url=ROOT).check()
     assert isinstance(result, ConnectionCheck)
     assert result.as_dict() == {

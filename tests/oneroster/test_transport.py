@@ -79,7 +79,7 @@ def test_retry_after_capped_at_backoff_max(make_client, requests_mock, sleeps):
 )
 def test_retries_exhausted(make_client, requests_mock, sleeps, failure, code, status):
     requests_mock.get(USERS, [failure] * 10)
-    client = make_client(max_retries=3)
+    client = make_client(max_retries=3, failed_page_passes=0)  # the per-request cap alone
     with pytest.raises(OneRosterError) as info:
         list(client.users())
     assert info.value.code is code
@@ -93,7 +93,7 @@ def test_retries_exhausted(make_client, requests_mock, sleeps, failure, code, st
 def test_retry_budget_stops_early(make_client, requests_mock, sleeps):
     requests_mock.get(USERS, [{"status_code": 429, "headers": {"Retry-After": "30"}}] * 10)
     with pytest.raises(OneRosterError) as info:
-        list(make_client(retry_budget_seconds=70, max_retries=6).users())
+        list(make_client(retry_budget_seconds=70, max_retries=6, failed_page_passes=0).users())
     assert info.value.code is ErrorCode.RATE_LIMITED
     assert sleeps == [30.0, 30.0]
 
