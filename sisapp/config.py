@@ -48,6 +48,12 @@ SYNC_REMOVAL_THRESHOLD = 0.2
 SYNC_MAX_RETRIES = 6
 # Seconds a sync keeps trying to record its end while the database is unreachable (SY120).
 SYNC_END_RECORD_WINDOW = 120
+# Seconds one sync may run before it stops itself (SY130); keep it below SYNC_JOB_TIMEOUT.
+SYNC_RUN_DEADLINE = 5 * 3600 + 1800
+# Seconds one SIS answer may take in all, however it trickles (OR113).
+SYNC_REQUEST_DEADLINE = 180
+# The longest Retry-After a SIS is obeyed for; longer asks wait this long.
+SYNC_RETRY_AFTER_MAX = 120
 SYNC_RUNNER = "sisapp.sync:run_sync"
 SYNC_ENVIRONMENT = "sisapp.sync:sync_environment_from_config"
 DISPATCH_JOB_TIMEOUT = 900

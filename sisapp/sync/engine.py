@@ -60,17 +60,23 @@ def run_sync(run_id: int, env: SyncEnvironment) -> SyncRun | None:
         logger.info("sync run %s is not queued; not running it again", run_id)
         db.session.refresh(run)
         return run
-    recorder = RunRecorder(run_id, RunLog(run_id), env.progress_interval, env.on_progress)
+    recorder = RunRecorder(
+        run_id, RunLog(run_id), env.progress_interval, env.on_progress, deadline=env.run_deadline
+    )
 
     try:
         _sync(run_id, env, recorder)
     except RunEnded as exc:  # its transaction rolled back with the run's session
         logger.warning("%s", exc)
     except OneRosterError as exc:
-        cancelled = exc.code is ErrorCode.CANCELLED
-        message = "The sync was cancelled; no data was changed." if cancelled else str(exc)
-        status = SyncStatus.CANCELLED if cancelled else SyncStatus.FAILED
-        _unapplied(recorder, env, status, exc.code.value, message)
+        if exc.code is ErrorCode.CANCELLED and recorder.past_deadline():
+            code = SyncErrorCode.RUN_DEADLINE
+            _unapplied(recorder, env, SyncStatus.FAILED, code.value, code.meaning)
+        else:
+            cancelled = exc.code is ErrorCode.CANCELLED
+            message = "The sync was cancelled; no data was changed." if cancelled else str(exc)
+            status = SyncStatus.CANCELLED if cancelled else SyncStatus.FAILED
+            _unapplied(recorder, env, status, exc.code.value, message)
     except LargeRemoval as exc:
         _unapplied(recorder, env, SyncStatus.PARTIAL, exc.code.value, exc.message)
     except SyncError as exc:

@@ -19,6 +19,7 @@ from sisapp.config import (
     SYNC_MAX_RETRIES,
     SYNC_PAGE_SIZE,
     SYNC_REMOVAL_THRESHOLD,
+    SYNC_RUN_DEADLINE,
 )
 from sisapp.keys import SecretBox
 from sisapp.models import OneRosterIntegration
@@ -40,6 +41,7 @@ class SyncEnvironment:
     concurrency: int = SYNC_CONCURRENCY
     max_retries: int = SYNC_MAX_RETRIES
     end_record_window: float = SYNC_END_RECORD_WINDOW
+    run_deadline: float | None = SYNC_RUN_DEADLINE
     progress_interval: float = 1.0
     today: date | None = None  # None: today in the device's region
     on_progress: Callable[[dict], None] | None = None
@@ -69,8 +71,8 @@ def _flag(value) -> bool:
 def sync_environment_from_config(config, **overrides) -> SyncEnvironment:
     """A ``SyncEnvironment`` from the app config (``current_app.config``).
 
-    Keys: ENCRYPTION_KEY, ALLOW_PRIVATE_SIS_URLS, SYNC_REMOVAL_THRESHOLD, SYNC_PAGE_SIZE,
-    SYNC_CONCURRENCY, SYNC_MAX_RETRIES, SYNC_END_RECORD_WINDOW (defaults and meanings: ``sisapp/config.py``).
+    Keys: ENCRYPTION_KEY, ALLOW_PRIVATE_SIS_URLS and the SYNC_* settings of a run
+    (defaults and meanings: ``sisapp/config.py``).
     """
     values = {
         "box": SecretBox(config["ENCRYPTION_KEY"]),
@@ -80,6 +82,11 @@ def sync_environment_from_config(config, **overrides) -> SyncEnvironment:
         "concurrency": int(config["SYNC_CONCURRENCY"]),
         "max_retries": int(config["SYNC_MAX_RETRIES"]),
         "end_record_window": float(config["SYNC_END_RECORD_WINDOW"]),
+        "run_deadline": float(config["SYNC_RUN_DEADLINE"]),
+        "client_options": {
+            "request_deadline": float(config["SYNC_REQUEST_DEADLINE"]),
+            "retry_after_max": float(config["SYNC_RETRY_AFTER_MAX"]),
+        },
     }
     values.update(overrides)
     return SyncEnvironment(**values)

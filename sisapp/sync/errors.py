@@ -39,6 +39,15 @@ class SyncErrorCode(CodeTable):
         "A database error (DBAPIError) ended the run and its transaction was rolled back; "
         "the worker log has the error.",
     )
+    RUN_DEADLINE = (
+        "SY130",
+        "The sync took longer than the time allowed for one sync and was stopped; no "
+        "synced data was changed.",
+        "Try the sync again outside school hours; if the SIS is always this slow, contact "
+        "Support with the error code.",
+        "The run passed SYNC_RUN_DEADLINE (below SYNC_JOB_TIMEOUT, so the run ends itself "
+        "with its own code before RQ kills the job); it stops at the next page.",
+    )
     ALL_SCHOOLS_FAILED = (
         "SY140",
         "No school's classes or enrollments could be read; nothing was changed.",

@@ -76,6 +76,8 @@ class ReadResult:
     # What the client found: (version, auth mode) and records read, for the run's record.
     detected: tuple[str | None, str | None] = (None, None)
     records: int = 0
+    # school sourcedId -> users read that name it among their orgs (for the empty-school warning)
+    users_per_school: Counter = field(default_factory=Counter)
 
     def school_names(self) -> dict[str, str]:
         """School sourcedId -> name, cut to the column like every other SIS string
@@ -98,7 +100,8 @@ def read_sis(
     Raises ``SyncError(ALL_SCHOOLS_FAILED)`` when schools were to be read and none could.
     """
     log = recorder.log
-    with OneRosterClient(settings, log=log.info, should_stop=recorder.should_stop) as client:
+    client = OneRosterClient(settings, log=log.info, warn=log.warning, should_stop=recorder.should_stop)  # fmt: skip
+    with client:
         sink = StageSink(session.connection())
         try:
             result = _read(client, session, integration, run_id, full, started_at, recorder, sink)  # fmt: skip
@@ -143,6 +146,7 @@ def _read(client, session, integration, run_id, full, started_at, recorder, sink
     writer = _writer(STAGE_USER, sink, recorder, client)
     for user in client.users(since=since):
         writer.add(user_row(run_id, user))
+        result.users_per_school.update(user.org_ids)
     writer.flush()
     log.info(f"{writer.count} users read ({client.pages_read} pages so far)")
     recorder.step(done=3)
@@ -274,3 +278,10 @@ def _read_school(roster, run_id, school, since, recorder, result: ReadResult, cl
     recorder.log.info(
         f"{label}: {classes.count} {kind} classes, {enrollments.count} {kind} enrollments"
     )
+    users = result.users_per_school.get(sid, 0)
+    if since is None and users and not (classes.count and enrollments.count):
+        missing = "classes" if not classes.count else "enrollments"
+        recorder.log.warning(
+            f"{label} has {users} users but the SIS sent no {missing} for it: its users "
+            "are in no classroom. Check the SIS's export for this school."
+        )

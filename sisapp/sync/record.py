@@ -92,6 +92,8 @@ class RunRecorder:
     interval: float = 1.0
     on_progress: Callable[[dict], None] | None = None
     clock: Callable[[], float] = time.monotonic
+    # Seconds the run may take (SYNC_RUN_DEADLINE); past it should_stop answers True.
+    deadline: float | None = None
     phase: str = field(default="starting", init=False)
     done: int = field(default=0, init=False)
     total: int = field(default=0, init=False)
@@ -104,6 +106,7 @@ class RunRecorder:
         self._last_cancel_check = float("-inf")
         self._cancelled = False
         self._cancel_lock = threading.Lock()
+        self._stop_at = None if self.deadline is None else self.clock() + self.deadline
         # Bound now: the client's read-ahead threads ask should_stop outside the app context.
         self._engine = db.engine
 
@@ -157,8 +160,9 @@ class RunRecorder:
     # --- cancel ------------------------------------------------------------------------
 
     def should_stop(self) -> bool:
-        """``SyncRun.cancel_requested``, re-read from the database at most once per interval."""
-        if self._cancelled:
+        """``SyncRun.cancel_requested``, re-read from the database at most once per interval;
+        True as well once the run is past its deadline (``past_deadline``)."""
+        if self._cancelled or self.past_deadline():
             return True
         with self._cancel_lock:
             now = self.clock()
@@ -167,6 +171,9 @@ class RunRecorder:
             self._last_cancel_check = now
             self._cancelled = self.read_cancel()
         return self._cancelled
+
+    def past_deadline(self) -> bool:
+        return self._stop_at is not None and self.clock() >= self._stop_at
 
     def read_cancel(self) -> bool:
         try:
