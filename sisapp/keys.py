@@ -47,6 +47,11 @@ def new_encryption_key() -> str:
     return Fernet.generate_key().decode()
 
 
+class SecretUnreadable(ConfigurationError):
+    """A stored secret was encrypted with another ENCRYPTION_KEY (a node misconfigured,
+    or the key rotated): the run or the page says SY110, never a crash."""
+
+
 class SecretBox:
     """Encrypts and decrypts SIS client secrets with the app's Fernet key."""
 
@@ -60,7 +65,7 @@ class SecretBox:
         try:
             return self._fernet.decrypt(token.encode()).decode()
         except InvalidToken as exc:
-            raise ConfigurationError(
+            raise SecretUnreadable(
                 "A stored client secret cannot be decrypted: ENCRYPTION_KEY has changed. "
                 "Restore the old key or enter the secret again with Edit."
             ) from exc

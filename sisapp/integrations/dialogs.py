@@ -15,6 +15,7 @@ from sisapp.integrations.forms import ConfirmForm, ExcludeSchoolsForm
 from sisapp.oneroster import OneRosterError
 from sisapp.services.connection_check import refresh_schools, school_lists
 from sisapp.services.integrations import delete_integration, reset_integration, set_excluded_schools
+from sisapp.sync import SyncError
 
 
 def _exclude_dialog(integration, form, read_error=None):
@@ -57,7 +58,7 @@ def refresh(integration_id: int):
     if form.validate_on_submit():
         try:
             refresh_schools(integration, secret_box(), allow_private=allow_private())
-        except OneRosterError as exc:
+        except (OneRosterError, SyncError) as exc:
             read_error = exc
     return _exclude_dialog(integration, ExcludeSchoolsForm(formdata=None), read_error)
 

@@ -5,10 +5,13 @@ listing integrations and polling a sync's progress never reach the SIS.
 """
 
 from sisapp.extensions import db
-from sisapp.keys import SecretBox
+from sisapp.keys import SecretBox, SecretUnreadable
 from sisapp.models import OneRosterIntegration
 from sisapp.oneroster import ConnectionCheck, OneRosterClient
 from sisapp.services.integrations import IntegrationData, connection_settings
+from sisapp.sync.errors import SyncError, SyncErrorCode
+
+UNREADABLE = SyncErrorCode.SECRET_UNREADABLE
 
 
 def check_connection(
@@ -21,7 +24,12 @@ def check_connection(
     """Check unsaved settings; when editing, a blank secret means the stored one."""
     secret = data.client_secret
     if not secret and integration is not None:
-        secret = box.decrypt(integration.client_secret_encrypted)
+        try:
+            secret = box.decrypt(integration.client_secret_encrypted)
+        except SecretUnreadable:
+            return ConnectionCheck(
+                ok=False, error_code=UNREADABLE.value, message=UNREADABLE.meaning
+            )
     settings = connection_settings(data, box, allow_private=allow_private, secret=secret or "")
     with OneRosterClient(settings) as client:
         return client.check()
@@ -33,10 +41,14 @@ def refresh_schools(
     """Read the SIS's schools now and remember them; raises OneRosterError on failure.
 
     The admin is waiting on the page, so retries are few (a sync retries for longer).
+    A secret this node cannot decrypt raises ``SyncError(SY110)``.
     """
-    settings = connection_settings(
-        integration, box, allow_private=allow_private, max_retries=1, retry_budget_seconds=15
-    )
+    try:
+        settings = connection_settings(
+            integration, box, allow_private=allow_private, max_retries=1, retry_budget_seconds=15
+        )
+    except SecretUnreadable:
+        raise SyncError(UNREADABLE, UNREADABLE.meaning) from None
     with OneRosterClient(settings) as client:
         schools = [
             {"sourced_id": org.sourced_id, "name": org.name or org.sourced_id}

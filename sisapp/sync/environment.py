@@ -11,8 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 
-from cryptography.fernet import InvalidToken
-
 from sisapp.config import (
     SYNC_CONCURRENCY,
     SYNC_END_RECORD_WINDOW,
@@ -21,7 +19,7 @@ from sisapp.config import (
     SYNC_REMOVAL_THRESHOLD,
     SYNC_RUN_DEADLINE,
 )
-from sisapp.keys import SecretBox
+from sisapp.keys import SecretBox, SecretUnreadable
 from sisapp.models import OneRosterIntegration
 from sisapp.oneroster import ConnectionSettings
 from sisapp.sync.errors import SyncError, SyncErrorCode
@@ -57,7 +55,7 @@ class SyncEnvironment:
             return stored_connection_settings(
                 integration, self.box, allow_private=self.allow_private, **options
             )
-        except InvalidToken:
+        except SecretUnreadable:
             code = SyncErrorCode.SECRET_UNREADABLE
             raise SyncError(code, code.meaning) from None
 
@@ -100,7 +98,7 @@ def stored_connection_settings(
     secret: str | None = None,
     **overrides,
 ) -> ConnectionSettings:
-    """Client settings of a stored integration: its secret decrypted (``InvalidToken``
+    """Client settings of a stored integration: its secret decrypted (``SecretUnreadable``
     when the encryption key changed) and the version and signature discovery remembered."""
     return ConnectionSettings(
         endpoint_url=integration.endpoint_url,
