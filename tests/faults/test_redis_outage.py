@@ -14,8 +14,11 @@ import pytest
 from rq_scheduler import Scheduler
 
 from sisapp import queue
-from sisapp.models import Region
-from tests.jobs.conftest import output
+from sisapp.extensions import db
+from sisapp.models import Region, SyncRun, SyncStatus
+from sisapp.services import sync_runs
+from tests.faults.conftest import worker
+from tests.jobs.conftest import output, wait_for
 
 
 def _dispatch_ids(url: str, queue_name: str) -> set[str]:
@@ -77,3 +80,29 @@ def test_a_stalled_redis_answers_the_sync_button_within_the_timeout(
     assert time.monotonic() - started < 10  # bounded by the socket timeout, not hung
     html = pressed.get_data(as_text=True)
     assert pressed.status_code == 200 and 'data-testid="error-code">JB302<' in html
+
+
+@pytest.mark.slow
+def test_an_idle_worker_rides_out_a_redis_outage_and_runs_the_next_sync(
+    app, synced, own_redis, processes, queue_name
+):
+    proc = worker(processes, queue_name, burst=False)
+    _wait(lambda: "Listening on" in output(proc) or "listening on" in output(proc).lower())
+
+    own_redis.stop()
+    time.sleep(5)
+    assert proc.poll() is None, output(proc)
+    own_redis.start()  # empty: the worker's registration is gone with everything else
+
+    run, created = sync_runs.request_sync(synced)
+    assert created
+    run = wait_for(lambda: _ended(run.id), timeout=90)
+    assert run.status is SyncStatus.SUCCEEDED, (run.error_code, run.error_message)
+    assert proc.poll() is None
+    assert "Redis" in output(proc)  # it said so in its log while Redis was gone
+
+
+def _ended(run_id: int):
+    run = db.session.get(SyncRun, run_id)
+    db.session.refresh(run)
+    return run if not run.status.is_active else None
