@@ -136,12 +136,14 @@ def _sweep_running(
             stop=True,
         )
     timeout = timedelta(seconds=int(current_app.config["SYNC_HEARTBEAT_TIMEOUT"]))
-    if alive is not None and now - alive <= timeout:
-        # Its work-horse still stamps: alive, even if RQ lost its worker (a main process
-        # killed alone leaves the horse working) or the database is briefly unreachable.
+    abandoned = status == JobStatus.FAILED and "AbandonedJobError" in _failure(job)
+    if (abandoned or status == JobStatus.STARTED) and alive and now - alive <= timeout:
+        # Its work-horse still stamps: alive, even though RQ lost its worker (a main
+        # process killed alone leaves the horse working) or the database is unreachable.
+        # A horse that died is reported by its living worker (failed or stopped) instead.
         return False
     if status == JobStatus.FAILED:
-        if "JobTimeoutException" in (job.exc_info or ""):
+        if "JobTimeoutException" in _failure(job):
             return _end(run, SyncStatus.FAILED, JobErrorCode.TIMED_OUT, _timed_out())
         return _end(run, SyncStatus.FAILED, JobErrorCode.WORKER_LOST, WORKER_LOST)
     if status in _OVER:
@@ -150,6 +152,12 @@ def _sweep_running(
     if run.started_at and now - run.started_at > limit:
         return _end(run, SyncStatus.FAILED, JobErrorCode.TIMED_OUT, _timed_out(), stop=True)
     return _sweep_silent(run, now, since=alive)
+
+
+def _failure(job: Job) -> str:
+    """The failure text RQ recorded for the job (its latest result's exception)."""
+    result = job.latest_result()
+    return (result.exc_string if result is not None else None) or ""
 
 
 def _sweep_silent(run: SyncRun, now: datetime, since: datetime | None = None) -> bool:
