@@ -25,7 +25,7 @@ def readyz():
     return jsonify(body), 200 if ready else 503, NO_STORE
 
 
-@bp.get("/metrics")
+@bp.get("/metrics", endpoint="metrics")
 def metrics_view():
     """Prometheus exposition, for a bearer token only (404 while no token is configured)."""
     if not metrics.metrics_token(current_app.config):
