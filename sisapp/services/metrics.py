@@ -1,9 +1,10 @@
 """Prometheus metrics computed at scrape time from the database and Redis.
 
-Nothing is counted in process memory: every gunicorn process (and every machine) reads
-the same rows and keys, so any of them answers a scrape with the same figures and no
-multiprocess directory is needed. Each figure is a handful of GROUP BY queries (docs/
-operations.md, "Monitoring", lists the metrics; docs/performance.md their cost).
+Nothing is counted as it happens in process memory: every gunicorn process (and every
+machine) derives the figures from the same rows and keys, so any of them answers a
+scrape the same and no multiprocess directory is needed (``run_stats`` explains how the
+history is read without re-reading every old run). docs/operations.md, "Monitoring",
+lists the metrics.
 """
 
 from __future__ import annotations
@@ -24,18 +25,23 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 from rq import Queue
-from sqlalchemy import case, func, literal, select
+from sqlalchemy import literal, select
+from sqlalchemy.engine import Connection
 
 from sisapp.extensions import db
-from sisapp.models import OneRosterIntegration, SyncRun, SyncStatus, SyncTrigger
+from sisapp.models import OneRosterIntegration, SyncTrigger
 from sisapp.models.types import UTCDateTime, utcnow
 from sisapp.services import health
+from sisapp.services.run_stats import (
+    ACTIVE,
+    DURATION_BUCKETS,
+    FINISHED,
+    RunStats,
+    Totals,
+    seconds_between,
+)
 
-FINISHED = (SyncStatus.SUCCEEDED, SyncStatus.PARTIAL, SyncStatus.FAILED, SyncStatus.CANCELLED)
-ACTIVE = (SyncStatus.QUEUED, SyncStatus.RUNNING)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-# Upper bounds in seconds: district syncs run from minutes to four hours (the job limit is 6 h).
-DURATION_BUCKETS = (60, 300, 900, 1800, 3600, 7200, 14400, 21600, 43200)
 
 
 def metrics_token(config: Mapping) -> str:
@@ -73,117 +79,76 @@ def exposition(app) -> bytes:
 class SyncCollector(Collector):
     """Yields the sync and queue metric families; needs an app context when collected."""
 
+    def __init__(self) -> None:
+        self.stats = RunStats()
+
     def describe(self) -> list[Metric]:
         return []  # registering must not query the database
 
     def collect(self) -> Iterator[Metric]:
+        config = current_app.config
         now = utcnow()
-        yield from run_families()
-        yield duration_family()
-        yield last_success_family(now)
-        yield from redis_families(current_app.config)
+        with db.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":  # one snapshot for every query
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            totals = self.stats.totals(conn, now, float(config["SYNC_JOB_TIMEOUT"]))
+            yield from run_families(totals)
+            yield duration_family(totals)
+            yield last_success_family(conn, totals, now)
+        yield from redis_families(config)
 
 
-def run_families() -> Iterator[Metric]:
-    """Runs by status and trigger, records read, and the runs queued or running now."""
-    rows = db.session.execute(
-        select(
-            SyncRun.status,
-            SyncRun.trigger,
-            func.count(),
-            func.coalesce(func.sum(SyncRun.records_read), 0),
-        ).group_by(SyncRun.status, SyncRun.trigger)
-    ).all()
-    finished = {(s, t): 0 for s in FINISHED for t in SyncTrigger}
-    active = dict.fromkeys(ACTIVE, 0)
-    records = 0
-    for status, trigger, count, read in rows:
-        records += int(read)
-        if status in active:
-            active[status] += count
-        else:
-            finished[(status, trigger)] = count
+def run_families(totals: Totals) -> Iterator[Metric]:
+    """Runs by outcome and trigger, records read, and the runs queued or running now."""
     runs = CounterMetricFamily(
         "sisapp_sync_runs",
         "Finished sync runs by outcome and trigger (rows of sync_run).",
         labels=["status", "trigger"],
     )
-    for (status, trigger), count in finished.items():
-        runs.add_metric([status.value, trigger.value], count)
+    for status in FINISHED:
+        for trigger in SyncTrigger:
+            runs.add_metric([status.value, trigger.value], totals.runs[(status, trigger)])
     yield runs
     yield CounterMetricFamily(
-        "sisapp_sync_records_read",
-        "SIS records read by all sync runs.",
-        value=records,
+        "sisapp_sync_records_read", "SIS records read by all sync runs.", value=totals.records
     )
-    gauge = GaugeMetricFamily(
+    active = GaugeMetricFamily(
         "sisapp_sync_runs_active", "Sync runs queued or running now.", labels=["status"]
     )
-    for status, count in active.items():
-        gauge.add_metric([status.value], count)
-    yield gauge
+    for status in ACTIVE:
+        active.add_metric([status.value], sum(totals.runs[(status, t)] for t in SyncTrigger))
+    yield active
 
 
-def _seconds(start, end):
-    """``end - start`` in seconds as a float, in the database's own date arithmetic
-    (SQLite's julian days carry ~50 µs of float error: rounded to the millisecond)."""
-    if db.engine.dialect.name == "sqlite":
-        return func.round((func.julianday(end) - func.julianday(start)) * 86400.0, 3)
-    return func.date_part("epoch", end - start)  # double precision (EXTRACT gives numeric)
-
-
-def duration_family() -> Metric:
-    """A histogram of finished runs' durations, every bucket counted by one SQL query."""
-    runs = (
-        select(_seconds(SyncRun.started_at, SyncRun.finished_at).label("seconds"))
-        .where(
-            SyncRun.status.in_(FINISHED),
-            SyncRun.started_at.is_not(None),
-            SyncRun.finished_at.is_not(None),
-        )
-        .offset(0)  # computed once per row: SQLite does not fold a subquery with an OFFSET
-        .subquery()
-    )
-    seconds = runs.c.seconds
-    counts = [
-        func.coalesce(func.sum(case((seconds <= b, 1), else_=0)), 0) for b in DURATION_BUCKETS
-    ]
-    total, total_seconds, *cumulative = db.session.execute(
-        select(func.count(), func.coalesce(func.sum(seconds), 0), *counts)
-    ).one()
-    buckets = [(str(float(b)), int(n)) for b, n in zip(DURATION_BUCKETS, cumulative, strict=True)]
+def duration_family(totals: Totals) -> Metric:
+    """The histogram of finished runs' durations (cumulative bucket counts)."""
+    buckets = [(str(float(b)), n) for b, n in zip(DURATION_BUCKETS, totals.buckets, strict=True)]
     return HistogramMetricFamily(
         "sisapp_sync_duration_seconds",
         "Duration of finished sync runs (started to finished).",
-        buckets=[*buckets, ("+Inf", int(total))],
-        sum_value=float(total_seconds),
+        buckets=[*buckets, ("+Inf", totals.timed)],
+        sum_value=totals.seconds,
     )
 
 
-def last_success_family(now: datetime) -> Metric:
-    """Seconds since each integration's last succeeded run (since it was created if none),
-    worked out by the database so 10,000 rows come back as numbers, not dates to parse."""
-    last = (
-        select(SyncRun.integration_id, func.max(SyncRun.finished_at).label("at"))
-        .where(SyncRun.status == SyncStatus.SUCCEEDED)
-        .group_by(SyncRun.integration_id)
-        .subquery()
-    )
-    since = func.coalesce(last.c.at, OneRosterIntegration.created_at)
-    rows = db.session.execute(
-        select(
-            OneRosterIntegration.id,
-            OneRosterIntegration.device_id,
-            _seconds(since, literal(now, UTCDateTime())),
-        ).outerjoin(last, last.c.integration_id == OneRosterIntegration.id)
-    )
+def last_success_family(conn: Connection, totals: Totals, now: datetime) -> Metric:
+    """Seconds since each integration's last succeeded run (since it was added, if none);
+    the database works out the ages since creation, so no 10,000 dates are parsed here."""
     family = GaugeMetricFamily(
         "sisapp_integration_last_success_age_seconds",
         "Seconds since the integration's last succeeded sync (since it was added, if none).",
         labels=["integration_id", "device_id"],
     )
-    for integration_id, device_id, age in rows:
-        family.add_metric([str(integration_id), str(device_id)], float(age))
+    since_added = seconds_between(
+        conn, OneRosterIntegration.created_at, literal(now, UTCDateTime())
+    )
+    last = totals.last_success
+    for integration_id, device_id, age in conn.execute(
+        select(OneRosterIntegration.id, OneRosterIntegration.device_id, since_added)
+    ):
+        at = last.get(integration_id)
+        age = (now - at).total_seconds() if at is not None else float(age)
+        family.add_metric([str(integration_id), str(device_id)], age)
     return family
 
 
