@@ -146,7 +146,9 @@ class RunStats:
             return True
         if time.monotonic() - settled.built > REBUILD_AFTER:
             return False
-        rows = conn.scalar(select(func.count()).where(SyncRun.id <= settled.upto))
+        # All rows minus the newer ones: a whole-table count is cheap (SQLite counts an index).
+        everything = conn.scalar(select(func.count()).select_from(SyncRun))
+        rows = everything - conn.scalar(select(func.count()).where(SyncRun.id > settled.upto))
         marker = conn.scalar(select(SyncRun.queued_at).where(SyncRun.id == settled.upto))
         return rows == settled.totals.rows and marker == settled.marker
 
