@@ -208,3 +208,15 @@ def test_metrics_need_no_sign_in_and_no_csrf_token(app, client, own_redis, caplo
     caplog.set_level(logging.INFO)
     assert client.get("/metrics", headers=AUTH).status_code == 200
     assert client.post("/metrics", headers=AUTH).status_code == 405
+
+
+def test_a_scrape_without_the_database_answers_503_and_says_nothing_of_it(tmp_path, caplog):
+    from sisapp import create_app
+    from tests.conftest import _test_config
+
+    url = f"sqlite:///{tmp_path / 'missing' / 'sisapp.db'}"
+    other = create_app(_test_config(url, METRICS_TOKEN=TOKEN))
+    response = other.test_client().get("/metrics", headers=AUTH)
+    assert response.status_code == 503
+    assert response.get_data(as_text=True) == "database unavailable\n"
+    assert "missing" not in caplog.text
