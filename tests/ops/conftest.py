@@ -27,8 +27,9 @@ TOKEN = "metrics-token-7Hq2-never-logged"
 
 
 @pytest.fixture
-def app_config():
-    return {"METRICS_TOKEN": TOKEN, "HEALTH_CHECK_TIMEOUT": 1.0}
+def app_config(queue_name):
+    """A queue of the test's own, so its worker and scheduler keys go with `redis_conn`."""
+    return {"METRICS_TOKEN": TOKEN, "HEALTH_CHECK_TIMEOUT": 1.0, "RQ_QUEUE": queue_name}
 
 
 @pytest.fixture

@@ -149,3 +149,14 @@ def test_a_worker_writes_json_lines(app, processes):
     )
     others = [line for line in text.splitlines() if line.strip() and not line.startswith("{")]
     assert not others, others  # RQ's own handler stays out: every line is JSON
+
+
+def test_the_scheduler_writes_json_lines(app, processes):
+    proc = processes.flask("scheduler", "--burst", SISAPP_LOG_FORMAT="json")
+    proc.wait(60)
+    text = output(proc)
+    assert proc.returncode == 0, text
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    loggers = {line["logger"] for line in lines}
+    assert "rq_scheduler.scheduler" in loggers, text
+    assert all(line["level"] in ("INFO", "WARNING") for line in lines), text
