@@ -34,7 +34,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         static_folder=_shipped("static"),
     )
     load_config(app, test_config)
-    configure_logging()
+    configure_logging(app)
     register_extensions(app)
     register_blueprints(app)
     register_security(app)
@@ -66,9 +66,14 @@ def load_config(app: Flask, test_config: dict | None) -> None:
     ensure_key(app.config, "ENCRYPTION_KEY", app.instance_path, new_encryption_key)
 
 
-def configure_logging() -> None:
-    """requests-oauthlib logs signed headers at DEBUG: never let those reach a log."""
+def configure_logging(app: Flask) -> None:
+    """LOG_FORMAT plain or json (sisapp.logging_setup); requests-oauthlib logs signed
+    headers at DEBUG: never let those reach a log."""
     import logging
+
+    from sisapp.logging_setup import configure
+
+    configure(app.config)
 
     for name in ("requests_oauthlib", "oauthlib"):
         logger = logging.getLogger(name)
@@ -123,11 +128,13 @@ def register_blueprints(app: Flask) -> None:
     from sisapp.directory import bp as directory_bp
     from sisapp.integrations import bp as integrations_bp
     from sisapp.integrations.routes import home
+    from sisapp.ops import bp as ops_bp
 
     app.add_url_rule("/", "home", home)
     app.register_blueprint(auth_bp)
     app.register_blueprint(directory_bp)
     app.register_blueprint(integrations_bp)
+    app.register_blueprint(ops_bp)
 
 
 def register_security(app: Flask) -> None:

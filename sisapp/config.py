@@ -96,3 +96,14 @@ RATELIMIT_KEY_PREFIX = ""
 # Reverse proxies in front of the web (a platform's router, nginx) whose X-Forwarded-For and
 # X-Forwarded-Proto are trusted; 0 means clients connect directly.
 TRUSTED_PROXIES = 0
+# Operations: logs, health checks and metrics (docs/operations.md, "Monitoring").
+# "plain" (default: each server's own log format) or "json" (one JSON object per line).
+LOG_FORMAT = "plain"
+# Lowest level written when LOG_FORMAT is "json".
+LOG_LEVEL = "INFO"
+# Bearer token for GET /metrics; empty means /metrics answers 404.
+METRICS_TOKEN = ""
+# Seconds /readyz (and a scrape) waits for the database and for Redis before calling them down.
+HEALTH_CHECK_TIMEOUT = 2.0
+# /readyz wants a worker heartbeat newer than this; an idle RQ worker beats every ~405 s.
+WORKER_HEARTBEAT_MAX_AGE = 480

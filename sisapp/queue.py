@@ -18,6 +18,9 @@ RUN_SYNC_TASK = "sisapp.tasks.run_sync_job"
 DISPATCH_REGION_TASK = "sisapp.tasks.dispatch_region_job"
 START_SCHEDULED_SYNC_TASK = "sisapp.tasks.start_scheduled_sync_job"
 
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_QUEUE = "sisapp-sync"
+
 _connections: dict[str, Redis] = {}
 
 
@@ -25,8 +28,17 @@ def _config(app: Flask | None):
     return (app or current_app).config
 
 
+def redis_url_of(config) -> str:
+    """REDIS_URL of a config mapping; empty means the local default."""
+    return config.get("REDIS_URL") or DEFAULT_REDIS_URL
+
+
+def queue_name_of(config) -> str:
+    return config.get("RQ_QUEUE") or DEFAULT_QUEUE
+
+
 def _redis_url(app: Flask | None) -> str:
-    return _config(app).get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    return redis_url_of(_config(app))
 
 
 def new_redis_connection(app: Flask | None = None) -> Redis:
@@ -49,7 +61,7 @@ def redis_connection(app: Flask | None = None) -> Redis:
 
 
 def queue_name(app: Flask | None = None) -> str:
-    return _config(app).get("RQ_QUEUE") or "sisapp-sync"
+    return queue_name_of(_config(app))
 
 
 def get_queue(app: Flask | None = None, connection: Redis | None = None) -> Queue:

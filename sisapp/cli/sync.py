@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from sisapp.extensions import db
+from sisapp.logging_setup import run_log_context
 from sisapp.models import OneRosterIntegration, SyncRun, SyncStatus, SyncTrigger
 from sisapp.sync import run_sync, sync_environment_from_config
 
@@ -76,7 +77,8 @@ def sync_run(integration_id: int, full: bool, as_json: bool) -> None:
         click.echo(f"\r{line:<72}", nl=False, err=True)
 
     env = sync_environment_from_config(current_app.config, on_progress=progress)
-    run = run_sync(run.id, env)
+    with run_log_context(run_id=run.id, integration_id=integration.id, device_id=integration.device_id):  # fmt: skip
+        run = run_sync(run.id, env)
     click.echo("", err=True)
     details = run.details()
     if not as_json:

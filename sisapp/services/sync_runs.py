@@ -25,6 +25,7 @@ from werkzeug.utils import import_string
 
 from sisapp import queue
 from sisapp.extensions import db
+from sisapp.logging_setup import run_log_context
 from sisapp.models import OneRosterIntegration, SyncLogLine, SyncRun, SyncStatus, SyncTrigger
 from sisapp.models.types import utcnow
 from sisapp.oneroster.errors import CodeTable
@@ -220,7 +221,8 @@ def execute_run(run_id: int) -> str | None:
         return SyncStatus.CANCELLED.value
     runner = import_string(str(current_app.config["SYNC_RUNNER"]).replace(":", "."))
     try:
-        with keeping_alive(run_id):
+        tags = {"integration_id": run.integration_id, "device_id": run.device_id}
+        with run_log_context(run_id=run_id, **tags), keeping_alive(run_id):
             runner(run_id, _environment())
     except JobTimeoutException:
         db.session.rollback()

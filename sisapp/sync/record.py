@@ -32,6 +32,8 @@ from sisapp.oneroster import ErrorCode
 
 logger = logging.getLogger(__name__)
 
+run_logger = logging.getLogger("sisapp.sync.run")
+
 ACTIVE = (SyncStatus.QUEUED, SyncStatus.RUNNING)
 
 HEAD_LINES = 2500
@@ -52,6 +54,11 @@ class RunLog:
 
     def add(self, message: str, level: str = "info", *, summary: bool = False) -> None:
         message = " ".join(str(message).replace("\x00", "").split())[:MAX_MESSAGE]
+        # The process log gets the summary and every problem too, tagged with the run when
+        # the caller set run_log_context (the page's log keeps every line).
+        python_level = logging.WARNING if level in ("warning", "error") else logging.INFO
+        run_logger.log(python_level if summary or python_level > logging.INFO else logging.DEBUG,
+                       "run %s: %s", self.run_id, message)  # fmt: skip
         with self._lock:
             important = summary or level in ("warning", "error")
             if self.kept >= self.limit or (self.kept >= self.head and not important):

@@ -98,3 +98,17 @@ def test_web_bench_prints_its_figures():
         r"^fragment latency \(all polled runs\): p50 \d+ ms, p99 \d+ ms, .* errors 0",
     )
     assert "WARNING" not in output
+
+
+def test_metrics_bench_prints_its_figures():
+    args = ["--integrations", "50", "--runs", "500", "--scrapes", "3"]
+    if os.environ.get("SISAPP_TEST_DATABASE_URL"):
+        args += ["--database-url", os.environ["SISAPP_TEST_DATABASE_URL"]]
+    output = run_script("metrics.py", *args)
+    assert_lines(
+        output,
+        r"^(SQLite|PostgreSQL): 50 integrations, 500 runs",
+        r"^response: \d+ KiB, 80 samples",
+        r"every run's totals, settled kept +\d+\.\d ms \(CPU here \d+\.\d ms\)",
+        r"^scrape of /metrics over 3 scrapes: median \d+\.\d ms, p95 \d+\.\d ms, .* CPU of this process median \d+\.\d ms",
+    )

@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 
 from sisapp import create_app
 from sisapp.extensions import db
+from sisapp.logging_setup import JsonFormatter
 from sisapp.models import SyncLogLine, SyncRun, SyncStatus, UnmatchedUser
 from sisapp.oneroster import OneRosterClient, OneRosterError
 from sisapp.services import sync_runs
@@ -228,7 +229,11 @@ class EchoingSIS:
 def _pages(client, integration_id: int, run_ids: list[int]) -> dict[str, str]:
     """Every page an admin can open about the integration and its runs."""
     base = f"/sis-integration/{integration_id}"
-    urls = [url for url, _ in _rules("GET") if "<" not in url and "static" not in url]
+    urls = [
+        url
+        for url, endpoint in _rules("GET")
+        if "<" not in url and "static" not in url and not endpoint.startswith("ops.")
+    ]  # ops: the health checks and metrics (tests/ops), not admin pages
     urls += [
         f"{base}/{p}"
         for p in ("edit", "exclude-schools", "reset", "delete", "log", "unmatched", "unmatched.csv")
@@ -319,6 +324,7 @@ def test_secret_and_tokens_appear_in_no_page_log_message_or_exception(
     messages = [r.error_message or "" for r in db.session.scalars(select(SyncRun))]
     formatter = logging.Formatter("%(name)s %(message)s")
     logged = [formatter.format(record) for record in caplog.records]
+    json_logged = [JsonFormatter().format(record) for record in caplog.records]
     assert any("retry" in line for line in lines) and any("you sent" in m for m in logged + lines)
     for secret in secrets:
         for where, texts in (
@@ -326,6 +332,7 @@ def test_secret_and_tokens_appear_in_no_page_log_message_or_exception(
             ("log line", lines),
             ("error message", messages),
             ("python log", logged),
+            ("json log", json_logged),
             ("exception", exception_texts),
             ("test result", [tested, refreshed]),
         ):
@@ -334,8 +341,9 @@ def test_secret_and_tokens_appear_in_no_page_log_message_or_exception(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("log_format", ["plain", "json"])
 def test_a_worker_logs_neither_secret_nor_tokens(
-    app, sis, new_integration, processes, queue_name, redis_conn
+    app, sis, new_integration, processes, queue_name, redis_conn, log_format
 ):
     echo = EchoingSIS(sis)
     sis.faults.token_expiry = 0.5
@@ -343,10 +351,13 @@ def test_a_worker_logs_neither_secret_nor_tokens(
     sis.faults.error_rate = 0.05
     integration = new_integration()
     run, _ = sync_runs.request_sync(integration)
-    proc = worker(processes, queue_name)
+    proc = worker(processes, queue_name, SISAPP_LOG_FORMAT=log_format)
     text = finish(proc, timeout=120)
     db.session.rollback()
     assert db.session.get(SyncRun, run.id).status is SyncStatus.SUCCEEDED
     assert echo.tokens and "sync run" in output(proc)
+    if log_format == "json":
+        lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+        assert any("sync run" in line["message"] for line in lines)
     for secret in (CLIENT_SECRET, app.config["ENCRYPTION_KEY"], *echo.tokens):
         assert secret not in text

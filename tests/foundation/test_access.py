@@ -8,6 +8,8 @@ from sisapp import create_app
 from tests.conftest import csrf_from, login
 
 PUBLIC_ENDPOINTS = {"static", "auth.login", "auth.login_post", "home"}
+# Load balancers and Prometheus call these without a session (tests/ops: /metrics needs a token).
+PUBLIC_ENDPOINTS |= {"ops.healthz", "ops.readyz", "ops.metrics"}
 
 
 def _routes():

@@ -1,0 +1,162 @@
+"""Structured logs: LOG_FORMAT=json writes one parseable JSON object per line through
+the standard logging machinery, and lines written inside ``run_log_context`` carry the
+run's ids (in this thread, and in pool threads given the context)."""
+
+from __future__ import annotations
+
+import contextvars
+import io
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import pytest
+
+from sisapp import create_app
+from sisapp.logging_setup import (
+    JsonFormatter,
+    RunContextFilter,
+    _OurHandler,
+    configure,
+    current_run_context,
+    run_log_context,
+)
+from tests.conftest import _test_config
+from tests.jobs.conftest import output
+
+log = logging.getLogger("sisapp.test.ops")
+
+
+@pytest.fixture
+def json_logs():
+    """Route the root logger through the JSON handler into a buffer; lines() parses them."""
+    root = logging.getLogger()
+    level = root.level
+    configure({"LOG_FORMAT": "json", "LOG_LEVEL": "DEBUG"})
+    handler = next(h for h in root.handlers if isinstance(h, _OurHandler))
+    buffer = io.StringIO()
+    handler.setStream(buffer)
+
+    def lines() -> list[dict]:
+        text = buffer.getvalue()
+        assert text.endswith("\n")
+        return [json.loads(line) for line in text.splitlines()]
+
+    yield lines
+    configure({"LOG_FORMAT": "plain"})
+    assert not any(isinstance(h, _OurHandler) for h in root.handlers)
+    assert root.level == level
+
+
+def test_a_line_is_one_json_object_with_time_level_logger_and_message(json_logs):
+    log.warning("queue %s is %d deep", "sisapp-sync", 12)
+    (line,) = json_logs()
+    assert set(line) == {"time", "level", "logger", "message"}
+    assert line["level"] == "WARNING" and line["logger"] == "sisapp.test.ops"
+    assert line["message"] == "queue sisapp-sync is 12 deep"
+    at = datetime.fromisoformat(line["time"])
+    assert at.utcoffset().total_seconds() == 0
+    assert abs((datetime.now(UTC) - at).total_seconds()) < 5
+
+
+def test_lines_inside_a_run_carry_its_ids_and_lines_outside_do_not(json_logs):
+    log.info("before")
+    with run_log_context(run_id=41, integration_id=7, device_id=3):
+        log.info("reading page %d", 2)
+        with run_log_context(run_id=42, integration_id=8, device_id=3):
+            log.info("nested")
+        log.error("after nested")
+    log.info("after")
+    lines = json_logs()
+    assert [line["message"] for line in lines] == [
+        "before",
+        "reading page 2",
+        "nested",
+        "after nested",
+        "after",
+    ]
+    ids = [{k: line.get(k) for k in ("run_id", "integration_id", "device_id")} for line in lines]
+    assert ids == [
+        {"run_id": None, "integration_id": None, "device_id": None},
+        {"run_id": 41, "integration_id": 7, "device_id": 3},
+        {"run_id": 42, "integration_id": 8, "device_id": 3},
+        {"run_id": 41, "integration_id": 7, "device_id": 3},
+        {"run_id": None, "integration_id": None, "device_id": None},
+    ]
+    assert current_run_context() == {}
+
+
+def test_the_tags_survive_an_exception_and_are_reset_after_it(json_logs):
+    with pytest.raises(ZeroDivisionError), run_log_context(run_id=5, integration_id=1, device_id=2):
+        try:
+            raise ZeroDivisionError("page 3")
+        except ZeroDivisionError:
+            log.exception("sync run %s crashed", 5)
+            raise
+    log.info("next")
+    crashed, after = json_logs()
+    assert crashed["run_id"] == 5 and crashed["level"] == "ERROR"
+    assert "ZeroDivisionError" in crashed["exc_info"] and "Traceback" in crashed["exc_info"]
+    assert "run_id" not in after and current_run_context() == {}
+
+
+def test_pool_threads_carry_the_tags_when_given_the_context(json_logs):
+    with run_log_context(run_id=9, integration_id=4, device_id=1), ThreadPoolExecutor(2) as pool:
+        for page in range(3):
+            pool.submit(contextvars.copy_context().run, log.info, "page %d", page).result()
+        pool.submit(log.info, "bare thread").result()
+    lines = {line["message"]: line for line in json_logs()}
+    assert all(lines[f"page {n}"]["run_id"] == 9 for n in range(3))
+    assert "run_id" not in lines["bare thread"]  # threads start with an empty context
+
+
+def test_plain_format_leaves_the_root_logger_alone():
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    configure({"LOG_FORMAT": "plain"})
+    configure({})
+    assert root.handlers == handlers and root.level == level
+    with pytest.raises(ValueError):
+        configure({"LOG_FORMAT": "xml"})
+
+
+def test_create_app_twice_installs_one_json_handler(tmp_path, monkeypatch):
+    monkeypatch.setenv("SISAPP_LOG_FORMAT", "json")
+    root = logging.getLogger()
+    level = root.level
+    try:
+        for _ in range(2):
+            app = create_app(_test_config(f"sqlite:///{tmp_path / 'x.db'}"))
+        assert app.config["LOG_FORMAT"] == "json"
+        ours = [h for h in root.handlers if isinstance(h, _OurHandler)]
+        assert len(ours) == 1 and isinstance(ours[0].formatter, JsonFormatter)
+        assert any(isinstance(f, RunContextFilter) for f in ours[0].filters)
+        assert root.level == logging.INFO
+    finally:
+        configure({"LOG_FORMAT": "plain"})
+    assert root.level == level
+
+
+def test_a_worker_writes_json_lines(app, processes):
+    proc = processes.worker(SISAPP_LOG_FORMAT="json")
+    proc.wait(60)
+    text = output(proc)
+    assert proc.returncode == 0, text
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    assert any(line["logger"] == "rq.worker" and "quitting" in line["message"] for line in lines), (
+        text
+    )
+    others = [line for line in text.splitlines() if line.strip() and not line.startswith("{")]
+    assert not others, others  # RQ's own handler stays out: every line is JSON
+
+
+def test_the_scheduler_writes_json_lines(app, processes):
+    proc = processes.flask("scheduler", "--burst", SISAPP_LOG_FORMAT="json")
+    proc.wait(60)
+    text = output(proc)
+    assert proc.returncode == 0, text
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    loggers = {line["logger"] for line in lines}
+    assert "rq_scheduler.scheduler" in loggers, text
+    assert all(line["level"] in ("INFO", "WARNING") for line in lines), text
