@@ -114,10 +114,11 @@ def test_every_page_and_fragment_carries_the_content_security_policy(auth_client
     ids = {"integration_id": integration.id, "run_id": run.id}
     rules = sorted(_rules("GET"))
     assert len(rules) >= 10
-    for rule, _endpoint in rules:
+    for rule, endpoint in rules:
         for headers in ({}, {"HX-Request": "true"}):
             response = auth_client.get(_fill(rule, ids), headers=headers)
-            assert response.status_code < 500, rule
+            # /readyz answers 503 by design here (no worker runs in this test)
+            assert response.status_code < 500 or endpoint == "ops.readyz", rule
             policy = response.headers.get("Content-Security-Policy", "")
             assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy, rule
             assert response.headers.get("X-Content-Type-Options") == "nosniff", rule
