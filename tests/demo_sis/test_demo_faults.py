@@ -11,8 +11,7 @@ import requests
 
 from sisapp.demo_sis import DemoSISServer, DistrictSpec, Faults, generate_district
 from sisapp.demo_sis.faults import parse_malformed_at
-
-from .conftest import TODAY, bearer_session
+from tests.helpers.demo_api import TODAY, bearer_session
 
 V1 = "/ims/oneroster/v1p1"
 

@@ -21,8 +21,9 @@ from sisapp import queue
 from sisapp.extensions import db
 from sisapp.models import SyncRun, SyncStatus
 from sisapp.services import sync_runs
-from tests.faults.conftest import detail_counts, expected, stored_state, sweep, worker
-from tests.jobs.conftest import output, wait_for
+from tests.helpers.faults import sweep, worker
+from tests.helpers.processes import output, wait_for
+from tests.helpers.sync_state import detail_counts, expected, stored_state
 
 pytestmark = pytest.mark.slow
 

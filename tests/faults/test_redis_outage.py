@@ -17,8 +17,8 @@ from sisapp import queue
 from sisapp.extensions import db
 from sisapp.models import Region, SyncRun, SyncStatus
 from sisapp.services import sync_runs
-from tests.faults.conftest import worker
-from tests.jobs.conftest import output, wait_for
+from tests.helpers.faults import worker
+from tests.helpers.processes import output, wait_for
 
 
 def _dispatch_ids(url: str, queue_name: str) -> set[str]:

@@ -13,18 +13,17 @@ import pytest
 from sisapp.extensions import db
 from sisapp.models import SyncRun, SyncStatus
 from sisapp.services import sync_runs
-from tests.faults.conftest import (
+from tests.faults.hooks import state_json
+from tests.helpers.faults import sweep, worker
+from tests.helpers.processes import finish
+from tests.helpers.sync_state import (
     detail_counts,
     expected,
+    snapshot,
     staged_rows,
     stored_state,
-    sweep,
     synced_data,
-    worker,
 )
-from tests.faults.hooks import state_json
-from tests.jobs.conftest import finish
-from tests.sync.conftest import snapshot
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ from sisapp.models import SyncLogLine, SyncRun, SyncStatus
 from sisapp.services import sync_runs
 from sisapp.services.directory import import_directory_csv
 from sisapp.services.integrations import IntegrationData, create_integration
-from tests.jobs.conftest import finish, wait_for
+from tests.helpers.processes import finish, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,8 @@ from sisapp.models import SyncRun, SyncStatus
 from sisapp.models.types import utcnow
 from sisapp.services import sync_runs
 from sisapp.services.sync_sweep import sweep_dead_runs
-from tests.jobs.conftest import finish, make_integration, wait_for
+from tests.helpers.integrations import make_integration
+from tests.helpers.processes import finish, wait_for
 
 pytestmark = pytest.mark.slow
 

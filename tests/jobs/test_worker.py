@@ -10,7 +10,8 @@ from sisapp import queue
 from sisapp.extensions import db
 from sisapp.models import DirectoryUser, SyncRun, SyncStatus, SyncTrigger, UserKind
 from sisapp.services import sync_runs
-from tests.jobs.conftest import finish, make_integration, wait_for
+from tests.helpers.integrations import make_integration
+from tests.helpers.processes import finish, wait_for
 
 pytestmark = pytest.mark.slow
 

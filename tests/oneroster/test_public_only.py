@@ -13,8 +13,7 @@ import pytest
 
 from sisapp.oneroster import ConnectionSettings, ErrorCode, OneRosterError, public_only
 from sisapp.oneroster.transport import Transport
-
-from .conftest import SECRET, public_resolver
+from tests.helpers.oneroster import SECRET, public_resolver
 
 
 class Listener:

@@ -8,8 +8,8 @@ import pytest
 from sisapp.demo_sis import DemoSISServer, DistrictSpec, generate_district
 from sisapp.models import OneRosterIntegration, Region
 from sisapp.services.directory import import_directory_csv
-from tests.conftest import make_device
-from tests.sync.conftest import CLIENT_ID, CLIENT_SECRET
+from tests.helpers.app import make_device
+from tests.helpers.sync_district import CLIENT_ID, CLIENT_SECRET
 
 KEYS = {"status", "unmatched_users", "matched_students", "matched_teachers", "imported_classes",
         "parents", "error_code", "message"}  # fmt: skip
