@@ -26,6 +26,8 @@ from sisapp.keys import SecretBox  # noqa: E402
 from sisapp.models import Region  # noqa: E402
 from tests.helpers.app import csrf_from, login, make_admin, make_device, test_config  # noqa: E402
 
+pytest_plugins = ["tests.helpers.demo_sis_fixtures"]
+
 BROWSER_TESTS = Path(__file__).resolve().parent / "browser"
 
 

@@ -16,12 +16,7 @@ from sisapp import queue
 from sisapp.demo_sis import DistrictSpec, generate_district
 from sisapp.models import SyncStatus
 from tests.helpers import queue_fixtures
-from tests.helpers.demo_sis import (
-    add_integration,
-    import_directory,
-    running_sis,
-    sync_in_foreground,
-)
+from tests.helpers.demo_sis import add_integration, sync_in_foreground
 from tests.helpers.faults import CLIENT_ID, CLIENT_SECRET, HOOK_RUNNER, Pause
 from tests.helpers.processes import Processes
 from tests.helpers.redis_server import RedisServer
@@ -49,14 +44,10 @@ def district(district_spec):
 
 
 @pytest.fixture
-def sis(district):
-    with running_sis(district, CLIENT_ID, CLIENT_SECRET) as server:
-        yield server
-
-
-@pytest.fixture
-def directory(device, district, tmp_path):
-    return import_directory(device, district, tmp_path)
+def sis_credentials():
+    """The demo SIS's client id and secret (its `sis` and `directory` fixtures:
+    tests/helpers/demo_sis_fixtures.py)."""
+    return CLIENT_ID, CLIENT_SECRET
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from sisapp.models import SyncRun, SyncStatus
 from sisapp.models.types import utcnow
 from sisapp.services import sync_runs
 from sisapp.services.sync_sweep import sweep_dead_runs
-from tests.helpers.faults import worker
+from tests.helpers.faults import request_changed_sync, worker
 from tests.helpers.processes import wait_for
 from tests.helpers.sync_state import detail_counts, expected, staged_rows, stored_state, synced_data
 
@@ -61,12 +61,9 @@ def test_redis_restarted_while_a_sync_runs(
     sync_now,
 ):
     integration = synced
-    district.apply_changes(0.1)
-    before = stored_state(integration.id)
-    run, _ = sync_runs.request_sync(integration)
+    before, run = request_changed_sync(integration, district)
     held = pause("read")
-    proc = worker(processes, queue_name, **held.env())
-    held.wait(proc)
+    proc = held.start_worker(processes, queue_name)
 
     def while_down():
         pages_answer(auth_client, integration.id, run.id)

@@ -10,7 +10,9 @@ from pathlib import Path
 
 from sisapp.extensions import db
 from sisapp.models import SyncRun
+from sisapp.services import sync_runs
 from sisapp.services.sync_sweep import sweep_dead_runs
+from tests.helpers.sync_state import stored_state
 
 CLIENT_ID, CLIENT_SECRET = "fault-client", "fault-secret-5Kq9-never-shown"
 HOOK_RUNNER = "tests.faults.hooks:run_sync"
@@ -47,6 +49,21 @@ class Pause:
 
     def release(self) -> None:
         self.go_file.touch()
+
+    def start_worker(self, processes, queue_name: str, **options):
+        """A `worker` whose run waits at this point; returns once the run got there."""
+        proc = worker(processes, queue_name, **options, **self.env())
+        self.wait(proc)
+        return proc
+
+
+def request_changed_sync(integration, district) -> tuple[dict, SyncRun]:
+    """Change a tenth of the district and request a sync: returns the stored state from
+    before the sync and the queued run."""
+    district.apply_changes(0.1)
+    before = stored_state(integration.id)
+    run, _ = sync_runs.request_sync(integration)
+    return before, run
 
 
 def worker(processes, queue_name: str, *, burst: bool = True, **env):

@@ -8,12 +8,7 @@ from __future__ import annotations
 import pytest
 
 from sisapp.demo_sis import generate_district
-from tests.helpers.demo_sis import (
-    add_integration,
-    import_directory,
-    running_sis,
-    sync_in_foreground,
-)
+from tests.helpers.demo_sis import add_integration, sync_in_foreground
 from tests.helpers.sync_district import CLIENT_ID, CLIENT_SECRET, SPEC, TODAY
 
 
@@ -23,14 +18,10 @@ def district():
 
 
 @pytest.fixture
-def sis(district):
-    with running_sis(district, CLIENT_ID, CLIENT_SECRET) as server:
-        yield server
-
-
-@pytest.fixture
-def directory(device, district, tmp_path):
-    return import_directory(device, district, tmp_path)
+def sis_credentials():
+    """The demo SIS's client id and secret (its `sis` and `directory` fixtures:
+    tests/helpers/demo_sis_fixtures.py)."""
+    return CLIENT_ID, CLIENT_SECRET
 
 
 @pytest.fixture
