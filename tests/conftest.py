@@ -6,7 +6,6 @@ server never see each other's rows.
 """
 
 import os
-import re
 import tempfile
 import uuid
 from pathlib import Path
@@ -23,10 +22,11 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from sisapp import create_app  # noqa: E402
 from sisapp.extensions import db  # noqa: E402
-from sisapp.models import AdminUser, Device, Region  # noqa: E402
+from sisapp.keys import SecretBox  # noqa: E402
+from sisapp.models import Region  # noqa: E402
+from tests.helpers.app import csrf_from, login, make_admin, make_device, test_config  # noqa: E402
 
-PASSWORD = "correct-horse-battery"
-
+pytest_plugins = ["tests.helpers.demo_sis_fixtures"]
 
 BROWSER_TESTS = Path(__file__).resolve().parent / "browser"
 
@@ -63,30 +63,11 @@ def database_url(tmp_path_factory):
 @pytest.fixture(scope="session")
 def _schema(database_url):
     """Create the schema once per session; tests empty the tables afterwards."""
-    app = create_app(_test_config(database_url))
+    app = create_app(test_config(database_url))
     with app.app_context():
         db.create_all()
         db.engine.dispose()
     return database_url
-
-
-# A real Redis (the one CI starts on 127.0.0.1:6379); each session queues under its own name.
-TEST_REDIS_URL = os.environ.get("SISAPP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-TEST_QUEUE = f"sisapp-test-{uuid.uuid4().hex[:8]}"
-
-
-def _test_config(database_url: str, **extra) -> dict:
-    config = {
-        "REDIS_URL": TEST_REDIS_URL,
-        "RQ_QUEUE": TEST_QUEUE,
-        "TESTING": True,
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        "SECRET_KEY": "test-secret-key",
-        "ENCRYPTION_KEY": "o2q3H4Jj4jZt7cKkqk3yM1m3C6Vt9r0FZ2cQvJ9zqk0=",
-        "ALLOW_PRIVATE_SIS_URLS": True,
-    }
-    config.update(extra)
-    return config
 
 
 @pytest.fixture
@@ -97,7 +78,7 @@ def app_config():
 
 @pytest.fixture
 def app(_schema, app_config):
-    app = create_app(_test_config(_schema, **app_config))
+    app = create_app(test_config(_schema, **app_config))
     with app.app_context():
         yield app
         db.session.remove()
@@ -114,21 +95,6 @@ def _empty_tables() -> None:
 @pytest.fixture
 def client(app):
     return app.test_client()
-
-
-def make_device(name: str, region: Region = Region.US_NZ) -> Device:
-    device = Device(name=name, region=region)
-    db.session.add(device)
-    db.session.commit()
-    return device
-
-
-def make_admin(device: Device, email: str) -> AdminUser:
-    admin = AdminUser(email=email, device=device)
-    admin.set_password(PASSWORD)
-    db.session.add(admin)
-    db.session.commit()
-    return admin
 
 
 @pytest.fixture
@@ -151,23 +117,6 @@ def other_admin(other_device):
     return make_admin(other_device, "it@southside.example")
 
 
-CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|"X-CSRFToken": "([^"]+)"')
-
-
-def csrf_from(html: str) -> str:
-    match = CSRF_RE.search(html)
-    assert match, "no CSRF token on the page"
-    return match.group(1) or match.group(2)
-
-
-def login(client, email: str, password: str = PASSWORD):
-    page = client.get("/auth/login")
-    token = csrf_from(page.get_data(as_text=True))
-    return client.post(
-        "/auth/login", data={"email": email, "password": password, "csrf_token": token}
-    )
-
-
 @pytest.fixture
 def auth_client(client, admin):
     response = login(client, admin.email)
@@ -179,6 +128,12 @@ def auth_client(client, admin):
 def csrf_token(auth_client):
     """A CSRF token for the signed-in session (as htmx would send it)."""
     return csrf_from(auth_client.get("/directory/").get_data(as_text=True))
+
+
+@pytest.fixture
+def box(app):
+    """The app's SecretBox, for integrations created through the services."""
+    return SecretBox(app.config["ENCRYPTION_KEY"])
 
 
 @pytest.fixture

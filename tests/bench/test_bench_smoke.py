@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEST_REDIS_URL
+from tests.helpers.app import TEST_REDIS_URL
 
 pytestmark = pytest.mark.slow
 

@@ -4,13 +4,13 @@ a real RQ worker process, Redis, and the demo SIS over HTTP with a small distric
 Chromium comes from Debian's package (/usr/bin/chromium); Playwright drives it.
 """
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -19,17 +19,10 @@ from werkzeug.serving import make_server
 from sisapp import create_app
 from sisapp.extensions import db
 from sisapp.services.directory import import_directory_csv
-from tests.conftest import (
-    PASSWORD,
-    TEST_QUEUE,
-    TEST_REDIS_URL,
-    _test_config,
-    make_admin,
-    make_device,
-)
+from tests.helpers.app import TEST_QUEUE, TEST_REDIS_URL, make_admin, make_device, test_config
+from tests.helpers.browser import ARTIFACTS, Screenshots
 
 CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(os.environ.get("SISAPP_TEST_ARTIFACTS", "test-artifacts")) / "screenshots"
 
 if not Path(CHROMIUM).exists():  # pragma: no cover - CI installs it
     pytest.skip(
@@ -60,7 +53,7 @@ def app_config():
 @pytest.fixture(scope="module")
 def live_server(_schema):
     """The app in a thread on a free port, plus one RQ worker process."""
-    app = create_app(_test_config(_schema, RQ_QUEUE=BROWSER_QUEUE))
+    app = create_app(test_config(_schema, RQ_QUEUE=BROWSER_QUEUE))
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -89,20 +82,12 @@ def live_server(_schema):
         server.shutdown()
         with app.app_context():
             db.engine.dispose()  # close the pool now, not whenever the GC gets to it
-        with _suppress():
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(worker.pid, signal.SIGTERM)
         try:
             worker.wait(10)
         except subprocess.TimeoutExpired:
             os.killpg(worker.pid, signal.SIGKILL)
-
-
-class _suppress:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return exc[0] is ProcessLookupError
 
 
 @pytest.fixture(scope="session")
@@ -146,39 +131,3 @@ def page(browser, live_server, request):
     page.shots = Screenshots(page, request.node.name)
     yield page
     context.close()
-
-
-class Screenshots:
-    """Saves numbered screenshots of each step under test-artifacts/screenshots/."""
-
-    def __init__(self, page, test_name: str):
-        self.page, self.test_name, self.count = page, test_name, 0
-
-    def __call__(self, step: str) -> Path:
-        self.count += 1
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        path = ARTIFACTS / f"{self.test_name}-{self.count:02d}-{step}.png"
-        self.page.screenshot(path=str(path), full_page=True)
-        print(f"screenshot: {path}")
-        return path
-
-
-def sign_in(page, email: str, password: str = PASSWORD) -> None:
-    page.goto("/auth/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/sis-integration/")
-
-
-def wait_until(predicate, timeout: float = 30.0, interval: float = 0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
-
-
-__all__ = ["db", "sign_in", "wait_until"]

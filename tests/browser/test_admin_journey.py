@@ -15,7 +15,7 @@ from sisapp.extensions import db
 from sisapp.keys import SecretBox
 from sisapp.models import OneRosterIntegration
 from sisapp.services.integrations import IntegrationData, create_integration
-from tests.browser.conftest import sign_in
+from tests.helpers.browser import sign_in
 
 
 @pytest.fixture(autouse=True)

@@ -110,7 +110,7 @@ def test_token_lifetime_is_configurable(district):
             requests.get(server.root_url + V1 + "/orgs", headers=headers, timeout=5).status_code
             == 200
         )
-        time.sleep(1.1)
+        time.sleep(1.1)  # the live server's token clock is real time
         expired = requests.get(server.root_url + V1 + "/orgs", headers=headers, timeout=5)
         assert expired.status_code == 401 and "expired" in _description(expired)
 

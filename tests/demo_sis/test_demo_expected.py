@@ -9,8 +9,7 @@ import pytest
 from sisapp.demo_sis import DistrictSpec
 from sisapp.demo_sis.district import District
 from sisapp.demo_sis.expected import all_expected, option_key
-
-from .conftest import TODAY
+from tests.helpers.demo_api import TODAY
 
 
 def _ref(sid, kind):

@@ -11,8 +11,7 @@ import requests
 
 from sisapp.demo_sis import DemoSISServer, DistrictSpec, Faults, generate_district
 from sisapp.demo_sis.faults import parse_malformed_at
-
-from .conftest import TODAY, bearer_session
+from tests.helpers.demo_api import TODAY, bearer_session
 
 V1 = "/ims/oneroster/v1p1"
 
@@ -98,7 +97,7 @@ def test_broken_school(server, api, district, which):
 def test_token_expiry(server, api):
     server.faults.token_expiry = 0.5
     assert api.get(server.root_url + V1 + "/orgs").status_code == 200
-    time.sleep(0.6)
+    time.sleep(0.6)  # the live server's token clock is real time
     expired = api.get(server.root_url + V1 + "/orgs")
     assert expired.status_code == 401 and "expired" in expired.json()["imsx_description"]
     with bearer_session(server) as fresh:

@@ -11,8 +11,7 @@ import pytest
 
 from sisapp.demo_sis import DistrictSpec, generate_district
 from sisapp.demo_sis.district import normalise_email
-
-from .conftest import TODAY
+from tests.helpers.demo_api import TODAY
 
 
 def _current(e, today=TODAY):

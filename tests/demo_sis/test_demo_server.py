@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from sisapp.demo_sis import DemoSISServer
-from tests.demo_sis.conftest import TODAY
+from tests.helpers.demo_api import TODAY
 
 V1 = "/ims/oneroster/v1p1"
 V2 = "/ims/oneroster/rostering/v1p2"

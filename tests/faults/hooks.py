@@ -70,7 +70,7 @@ def _wrap_recompute() -> None:
 
     def recompute(conn, integration, *args, **kwargs):
         derived = original(conn, integration, *args, **kwargs)
-        from tests.sync.conftest import snapshot  # the same rows the test compares
+        from tests.helpers.sync_state import snapshot  # the same rows the test compares
 
         # Read through the run's own connection: the apply transaction's uncommitted rows.
         _pause({"point": "apply", "state": state_json(snapshot(integration.id, on=conn))})

@@ -16,6 +16,7 @@ from sisapp.services.directory import DirectoryImportError, import_directory_csv
 from sisapp.services.integrations import data_from, validate
 from tests.factories import make_integration
 from tests.faults.strategies import fast, has_control, texts
+from tests.helpers.sync_state import directory_rows
 
 # --- the Add / Edit dialog ------------------------------------------------------------------
 
@@ -137,19 +138,6 @@ def as_csv(header: list[str], rows: list[dict]) -> str:
 
 
 csv_documents = st.one_of(st.builds(as_csv, headers, csv_rows), texts)
-
-
-def directory_rows(device_id: int) -> list[tuple]:
-    rows = db.session.execute(
-        select(
-            DirectoryUser.email,
-            DirectoryUser.given_name,
-            DirectoryUser.family_name,
-            DirectoryUser.kind,
-            DirectoryUser.source,
-        ).where(DirectoryUser.device_id == device_id)
-    )
-    return sorted(tuple(row) for row in rows)
 
 
 @fast()

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from sisapp.extensions import db
 from sisapp.models import SyncRun, SyncStatus
-from tests.jobs.conftest import output
+from tests.helpers.processes import output
 
 pytestmark = pytest.mark.slow
 

@@ -14,8 +14,8 @@ from sisapp import queue
 from sisapp.extensions import db
 from sisapp.models import SyncRun, SyncStatus
 from sisapp.services import sync_runs
-from tests.conftest import PASSWORD
-from tests.jobs.conftest import make_integration
+from tests.helpers.app import PASSWORD
+from tests.helpers.integrations import make_integration
 
 pytestmark = pytest.mark.slow
 

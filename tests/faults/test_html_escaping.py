@@ -5,7 +5,7 @@ import pytest
 from markupsafe import escape
 
 from sisapp.models import SyncStatus, normalise_email
-from tests.faults.conftest import log_lines
+from tests.helpers.sync_state import log_lines
 
 SCHOOL = "<img src=x onerror=alert('school')>"
 UNMATCHED = "<script>alert('unmatched')</script>"

@@ -23,15 +23,9 @@ from sisapp.models import SyncRun, SyncStatus
 from sisapp.models.types import utcnow
 from sisapp.services import sync_runs
 from sisapp.services.sync_sweep import sweep_dead_runs
-from tests.faults.conftest import (
-    detail_counts,
-    expected,
-    staged_rows,
-    stored_state,
-    synced_data,
-    worker,
-)
-from tests.jobs.conftest import wait_for
+from tests.helpers.faults import request_changed_sync, worker
+from tests.helpers.processes import wait_for
+from tests.helpers.sync_state import detail_counts, expected, staged_rows, stored_state, synced_data
 
 
 def pages_answer(client, integration_id: int, run_id: int | None = None) -> None:
@@ -67,12 +61,9 @@ def test_redis_restarted_while_a_sync_runs(
     sync_now,
 ):
     integration = synced
-    district.apply_changes(0.1)
-    before = stored_state(integration.id)
-    run, _ = sync_runs.request_sync(integration)
+    before, run = request_changed_sync(integration, district)
     held = pause("read")
-    proc = worker(processes, queue_name, **held.env())
-    held.wait(proc)
+    proc = held.start_worker(processes, queue_name)
 
     def while_down():
         pages_answer(auth_client, integration.id, run.id)
@@ -186,9 +177,9 @@ def test_pages_answer_right_after_postgresql_dropped_every_connection(app, admin
     from sqlalchemy import create_engine
 
     from sisapp import create_app
-    from tests.conftest import _test_config, login
+    from tests.helpers.app import login, test_config
 
-    web = create_app(_test_config(app.config["SQLALCHEMY_DATABASE_URI"]))  # production pool
+    web = create_app(test_config(app.config["SQLALCHEMY_DATABASE_URI"]))  # production pool
     client = web.test_client()
     assert login(client, admin.email).status_code == 302
     assert client.get("/sis-integration/").status_code == 200

@@ -21,8 +21,9 @@ from sisapp import queue
 from sisapp.extensions import db
 from sisapp.models import SyncRun, SyncStatus
 from sisapp.services import sync_runs
-from tests.faults.conftest import detail_counts, expected, stored_state, sweep, worker
-from tests.jobs.conftest import output, wait_for
+from tests.helpers.faults import request_changed_sync, sweep
+from tests.helpers.processes import output, wait_for
+from tests.helpers.sync_state import detail_counts, expected, stored_state
 
 pytestmark = pytest.mark.slow
 
@@ -40,8 +41,7 @@ def test_a_work_horse_orphaned_by_its_killed_worker_keeps_its_run_and_finishes_i
     district.apply_changes(0.1)
     run, _ = sync_runs.request_sync(integration)
     held = pause("read")
-    proc = worker(processes, queue_name, burst=False, **held.env())
-    held.wait(proc)
+    proc = held.start_worker(processes, queue_name, burst=False)
 
     os.kill(proc.pid, signal.SIGKILL)  # the main process only (supervisord's default)
     proc.wait(10)
@@ -68,12 +68,9 @@ def test_a_run_ended_elsewhere_rolls_its_work_back_instead_of_committing(
     app, synced, district, processes, queue_name, pause
 ):
     integration = synced
-    district.apply_changes(0.1)
-    before = stored_state(integration.id)
-    run, _ = sync_runs.request_sync(integration)
+    before, run = request_changed_sync(integration, district)
     held = pause("read")
-    proc = worker(processes, queue_name, **held.env())
-    held.wait(proc)
+    proc = held.start_worker(processes, queue_name)
 
     # The sweep (or a forced cancel) ends the run while its horse is still at work.
     message = "The worker running the sync stopped unexpectedly."
@@ -116,15 +113,12 @@ def test_a_database_outage_longer_than_a_few_seconds_ends_the_run_sy120(
     app, synced, district, processes, queue_name, pause
 ):
     integration = synced
-    district.apply_changes(0.1)
-    before = stored_state(integration.id)
-    run, _ = sync_runs.request_sync(integration)
+    before, run = request_changed_sync(integration, district)
     held = pause("read")
     name = f"sisapp-fault-{uuid.uuid4().hex[:8]}"
-    proc = worker(
-        processes, queue_name, FAULT_SQLITE_BUSY_MS=300, FAULT_APPLICATION_NAME=name, **held.env()
+    proc = held.start_worker(
+        processes, queue_name, FAULT_SQLITE_BUSY_MS=300, FAULT_APPLICATION_NAME=name
     )
-    held.wait(proc)
     held.release()
     _hold_database(app, name, seconds=10)
 

@@ -17,8 +17,8 @@ from sisapp import queue
 from sisapp.extensions import db
 from sisapp.models import Region, SyncRun, SyncStatus
 from sisapp.services import sync_runs
-from tests.faults.conftest import worker
-from tests.jobs.conftest import output, wait_for
+from tests.helpers.faults import worker
+from tests.helpers.processes import output, wait_for
 
 
 def _dispatch_ids(url: str, queue_name: str) -> set[str]:
@@ -90,7 +90,7 @@ def test_an_idle_worker_rides_out_a_redis_outage_and_runs_the_next_sync(
     _wait(lambda: "Listening on" in output(proc) or "listening on" in output(proc).lower())
 
     own_redis.stop()
-    time.sleep(5)
+    time.sleep(5)  # the live worker meets a dead Redis for a while
     assert proc.poll() is None, output(proc)
     own_redis.start()  # empty: the worker's registration is gone with everything else
 

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from sisapp.extensions import db
 from sisapp.models import SyncLogLine, SyncStatus
-from tests.faults.conftest import log_lines, stored_state
+from tests.helpers.sync_state import log_lines, stored_state
 
 
 def test_a_school_with_users_but_no_classes_is_warned_in_the_log(integration, district, sync_now):

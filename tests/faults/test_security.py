@@ -21,10 +21,10 @@ from sisapp.models import SyncLogLine, SyncRun, SyncStatus, UnmatchedUser
 from sisapp.oneroster import OneRosterClient, OneRosterError
 from sisapp.services import sync_runs
 from sisapp.services.integrations import connection_settings
-from tests.conftest import csrf_from, login
 from tests.factories import make_integration, make_run
-from tests.faults.conftest import CLIENT_ID, CLIENT_SECRET, worker
-from tests.jobs.conftest import finish, output
+from tests.helpers.app import csrf_from, login
+from tests.helpers.faults import CLIENT_ID, CLIENT_SECRET, worker
+from tests.helpers.processes import finish, output
 
 WRONG_SECRET = "wrong-secret-Zq81-also-never-shown"
 

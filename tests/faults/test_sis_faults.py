@@ -8,16 +8,16 @@ import pytest
 from sisapp.extensions import db
 from sisapp.models import SyncRun, SyncStatus
 from sisapp.services import sync_runs
-from tests.faults.conftest import (
+from tests.helpers.faults import worker
+from tests.helpers.processes import finish
+from tests.helpers.sync_state import (
     detail_counts,
     expected,
     log_lines,
     staged_rows,
     stored_state,
     synced_data,
-    worker,
 )
-from tests.jobs.conftest import finish
 
 pytestmark = pytest.mark.slow
 

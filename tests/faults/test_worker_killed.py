@@ -7,24 +7,25 @@ its code, and a re-run must succeed and equal a clean full sync of the same SIS.
 
 import signal
 import time
+from datetime import timedelta
 
 import pytest
 
 from sisapp.extensions import db
 from sisapp.models import SyncRun, SyncStatus
+from sisapp.models.types import utcnow
 from sisapp.services import sync_runs
-from tests.faults.conftest import (
+from tests.faults.hooks import state_json
+from tests.helpers.faults import sweep, worker
+from tests.helpers.processes import finish
+from tests.helpers.sync_state import (
     detail_counts,
     expected,
+    snapshot,
     staged_rows,
     stored_state,
-    sweep,
     synced_data,
-    worker,
 )
-from tests.faults.hooks import state_json
-from tests.jobs.conftest import finish
-from tests.sync.conftest import snapshot
 
 pytestmark = pytest.mark.slow
 
@@ -55,8 +56,8 @@ def test_worker_killed_mid_run_loses_nothing_and_a_rerun_equals_a_full_sync(
     assert stored_state(integration.id) == before
 
     assert sweep() == []  # its heartbeat is still fresh: not judged yet
-    time.sleep(2.5)
-    assert [r.id for r in sweep()] == [run.id]
+    later = utcnow() + timedelta(seconds=2.5)  # the worker is dead: nothing changes meanwhile
+    assert [r.id for r in sweep(later)] == [run.id]
     db.session.refresh(run)
     assert (run.status, run.error_code) == (SyncStatus.FAILED, "JB301")
     assert run.finished_at is not None
@@ -97,7 +98,8 @@ def test_the_sweep_spares_a_live_worker_silent_in_a_long_apply(
     held = pause("apply")
     proc = worker(processes, queue_name, **held.env())
     held.wait(proc)
-    time.sleep(3)  # longer than the heartbeat timeout, without a progress write
+    # Real time, longer than the heartbeat timeout: the live horse's alive stamps must keep up.
+    time.sleep(3)
     assert sweep() == []
     held.release()
     finish(proc, timeout=60)

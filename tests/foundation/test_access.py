@@ -5,7 +5,7 @@ import re
 import pytest
 
 from sisapp import create_app
-from tests.conftest import csrf_from, login
+from tests.helpers.app import csrf_from, login
 
 PUBLIC_ENDPOINTS = {"static", "auth.login", "auth.login_post", "home"}
 # Load balancers and Prometheus call these without a session (tests/ops: /metrics needs a token).

@@ -1,6 +1,6 @@
 """Sign-in, sign-out and the session cookie."""
 
-from tests.conftest import PASSWORD, csrf_from, login
+from tests.helpers.app import PASSWORD, csrf_from, login
 
 
 def test_login_page_renders_with_csrf(client):

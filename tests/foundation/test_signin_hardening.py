@@ -11,7 +11,7 @@ import redis
 
 from sisapp import create_app
 from sisapp.extensions import db
-from tests.conftest import PASSWORD, TEST_REDIS_URL, _test_config, csrf_from, make_admin
+from tests.helpers.app import PASSWORD, TEST_REDIS_URL, csrf_from, make_admin, test_config
 
 WRONG = "not-the-password-9Xq"
 
@@ -27,7 +27,7 @@ def web(app, prefix):
     """The app as a web process runs it: every request in an app context (and `g`) of its
     own, which the `app` fixture's long-lived context would otherwise share."""
     web = create_app(
-        _test_config(app.config["SQLALCHEMY_DATABASE_URI"], RATELIMIT_KEY_PREFIX=prefix)
+        test_config(app.config["SQLALCHEMY_DATABASE_URI"], RATELIMIT_KEY_PREFIX=prefix)
     )
     yield web
     with web.app_context():
@@ -102,7 +102,7 @@ def test_an_address_with_many_failures_is_refused_and_others_are_not(web, device
 
 def test_behind_a_trusted_proxy_each_forwarded_address_counts_apart(app, device, admin, prefix):
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
-    proxied = create_app(_test_config(uri, RATELIMIT_KEY_PREFIX=prefix, TRUSTED_PROXIES=1))
+    proxied = create_app(test_config(uri, RATELIMIT_KEY_PREFIX=prefix, TRUSTED_PROXIES=1))
     guesser, colleague = _client(proxied, "10.0.0.1"), _client(proxied, "10.0.0.1")
     guesser.environ_base["HTTP_X_FORWARDED_FOR"] = "203.0.113.7"
     colleague.environ_base["HTTP_X_FORWARDED_FOR"] = "198.51.100.4"
@@ -118,7 +118,7 @@ def test_behind_a_trusted_proxy_each_forwarded_address_counts_apart(app, device,
 def test_sign_in_works_and_is_still_throttled_while_redis_is_down(app, admin, prefix, caplog):
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
     down = create_app(
-        _test_config(uri, RATELIMIT_KEY_PREFIX=prefix, REDIS_URL="redis://127.0.0.1:9/0")
+        test_config(uri, RATELIMIT_KEY_PREFIX=prefix, REDIS_URL="redis://127.0.0.1:9/0")
     )
     client = _client(down)
     for _ in range(5):
@@ -150,9 +150,9 @@ def test_counters_live_in_redis_under_each_apps_prefix(web, admin, prefix):
     assert keys and not any(admin.email.encode() in key for key in keys)
 
     uri = web.config["SQLALCHEMY_DATABASE_URI"]
-    second_process = create_app(_test_config(uri, RATELIMIT_KEY_PREFIX=prefix))
+    second_process = create_app(test_config(uri, RATELIMIT_KEY_PREFIX=prefix))
     assert _sign_in(_client(second_process), admin.email).status_code == 429
-    other_session = create_app(_test_config(uri, RATELIMIT_KEY_PREFIX=prefix + "-other"))
+    other_session = create_app(test_config(uri, RATELIMIT_KEY_PREFIX=prefix + "-other"))
     assert _sign_in(_client(other_session), admin.email).status_code == 302
     for other in (second_process, other_session):
         with other.app_context():

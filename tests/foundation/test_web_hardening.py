@@ -11,7 +11,7 @@ from sisapp import create_app
 from sisapp.extensions import db
 from sisapp.models import DirectoryUser, OneRosterIntegration
 from sisapp.services.directory import DirectoryImportError, import_directory_csv
-from tests.conftest import _test_config
+from tests.helpers.app import test_config
 
 HEADER = "email,given_name,family_name,kind,source\n"
 CSP = {
@@ -56,7 +56,7 @@ def test_every_kind_of_response_carries_the_security_headers(client, auth_client
 
 def test_production_adds_hsts(tmp_path, monkeypatch, database_url):
     monkeypatch.setenv("SISAPP_INSTANCE_PATH", str(tmp_path))
-    app = create_app(_test_config(database_url, ENV="production", REDIS_URL=""))
+    app = create_app(test_config(database_url, ENV="production", REDIS_URL=""))
     response = app.test_client().get("/auth/login")
     assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
     assert response.headers["X-Content-Type-Options"] == "nosniff"
@@ -168,7 +168,7 @@ def test_names_with_bidirectional_overrides_are_refused(device, override):
 def test_an_integration_name_with_a_bidirectional_override_gets_a_field_error(
     auth_client, csrf_token
 ):
-    from tests.ui.conftest import form_data
+    from tests.helpers.forms import form_data
 
     response = auth_client.post(
         "/sis-integration/new/oneroster",

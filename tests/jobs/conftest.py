@@ -6,31 +6,18 @@ queue; teardown kills their groups, takes the queue's jobs off rq-scheduler's sc
 deletes every Redis key naming the queue.
 """
 
-import contextlib
-import os
-import signal
-import subprocess
-import sys
-import time
-import uuid
-from datetime import UTC, datetime
-from pathlib import Path
-
 import pytest
-from redis import Redis
-from rq_scheduler import Scheduler
 
-from sisapp.extensions import db
-from sisapp.models import OneRosterIntegration, SisVendor
-from tests.conftest import TEST_REDIS_URL
+from tests.helpers import queue_fixtures
+from tests.helpers.processes import Processes
 
-ROOT = Path(__file__).resolve().parents[2]
 FAKE_RUNNER = "tests.jobs.fakes:run_sync"
 
 
-@pytest.fixture
-def queue_name():
-    return f"sisapp-test-jobs-{uuid.uuid4().hex[:10]}"
+# The queue, its Redis clean-up and the app config naming it (tests/helpers/queue_fixtures.py).
+queue_name = queue_fixtures.queue_name
+redis_conn = queue_fixtures.redis_conn
+app_config = queue_fixtures.app_config
 
 
 @pytest.fixture
@@ -40,168 +27,8 @@ def job_config():
 
 
 @pytest.fixture
-def app_config(queue_name, job_config):
-    return {"RQ_QUEUE": queue_name, **job_config}
-
-
-@pytest.fixture
-def redis_conn(queue_name):
-    conn = Redis.from_url(TEST_REDIS_URL)
-    yield conn
-    scheduler = Scheduler(connection=conn)  # one schedule for every queue on this Redis
-    for job in list(scheduler.get_jobs()):
-        if job.origin == queue_name:
-            scheduler.cancel(job)
-    for key in conn.scan_iter(match=f"*{queue_name}*", count=1000):
-        conn.delete(key)
-    for key in conn.scan_iter(match=f"rq:job:sisapp-{queue_name}*", count=1000):
-        conn.delete(key)
-    conn.close()
-
-
-def worker_env(app, **extra) -> dict:
-    env = dict(os.environ)
-    env.update(
-        SISAPP_DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
-        SISAPP_SECRET_KEY=app.config["SECRET_KEY"],
-        SISAPP_ENCRYPTION_KEY=app.config["ENCRYPTION_KEY"],
-        SISAPP_ALLOW_PRIVATE_SIS_URLS="1",
-        REDIS_URL=app.config["REDIS_URL"],
-        SISAPP_RQ_QUEUE=app.config["RQ_QUEUE"],
-        PYTHONUNBUFFERED="1",
-    )
-    for key in ("SYNC_RUNNER", "SYNC_ENVIRONMENT"):
-        if app.config.get(key) is not None:
-            env[f"SISAPP_{key}"] = str(app.config[key])
-    for key, value in app.config.items():
-        if key.startswith(("FAKE_SYNC_", "SYNC_", "SCHEDULER_", "SWEEP_", "CATCHUP_")):
-            env[f"SISAPP_{key}"] = str(value)
-    env.update({k: str(v) for k, v in extra.items()})
-    return env
-
-
-class Processes:
-    """Subprocesses started by a test, each in its own process group."""
-
-    def __init__(self, app, tmp_path: Path):
-        self.app = app
-        self.tmp_path = tmp_path
-        self.procs: list[subprocess.Popen] = []
-
-    def flask(self, *args: str, **env) -> subprocess.Popen:
-        log = open(self.tmp_path / f"proc-{len(self.procs)}-{args[0]}.log", "w")  # noqa: SIM115
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "app", *args],
-            cwd=ROOT,
-            env=worker_env(self.app, **env),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        proc.log_path = log.name
-        log.close()
-        self.procs.append(proc)
-        return proc
-
-    def python(self, script: str, *args: str, **env) -> subprocess.Popen:
-        proc = subprocess.Popen(
-            [sys.executable, script, *args],
-            cwd=ROOT,
-            env=worker_env(self.app, **env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-        )
-        self.procs.append(proc)
-        return proc
-
-    def worker(self, burst: bool = True, **env) -> subprocess.Popen:
-        return self.flask("worker", *(["--burst"] if burst else []), **env)
-
-    def kill(self, proc: subprocess.Popen) -> None:
-        """SIGKILL the process, its group and its descendants' groups: RQ's work-horse
-        runs in a process group of its own, so killing the worker's group spares it."""
-        pids = [proc.pid, *descendants(proc.pid)]
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        proc.wait(10)
-
-    def kill_all(self) -> None:
-        for proc in self.procs:
-            self.kill(proc)
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid` (from /proc; psutil is not a dependency)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(entry.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-@pytest.fixture
 def processes(app, tmp_path, redis_conn):
+    """The test's subprocesses (tests/helpers/processes.py), killed at teardown."""
     procs = Processes(app, tmp_path)
     yield procs
     procs.kill_all()
-
-
-def output(proc) -> str:
-    return Path(proc.log_path).read_text()
-
-
-def finish(proc, timeout: float = 60) -> str:
-    """Wait for a burst process; returns its output (asserting it exited 0)."""
-    proc.wait(timeout)
-    text = output(proc)
-    assert proc.returncode == 0, text
-    return text
-
-
-def wait_for(predicate, timeout: float = 30, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        db.session.rollback()  # see other processes' commits
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("timed out waiting")
-
-
-# Before every window the tests plan: the schedule leaves out integrations added later.
-LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
-
-
-def make_integration(
-    device, name: str = "District SIS", created_at: datetime = LONG_AGO
-) -> OneRosterIntegration:
-    integration = OneRosterIntegration(
-        created_at=created_at,
-        device_id=device.id,
-        name=name,
-        sis_vendor=SisVendor.OTHER,
-        endpoint_url="https://sis.example/ims/oneroster/v1p1",
-        client_id="client",
-        client_secret_encrypted="not-a-real-token",
-        schools=[],
-        excluded_school_ids=[],
-    )
-    db.session.add(integration)
-    db.session.commit()
-    return integration

@@ -10,8 +10,8 @@ import pytest
 from sisapp.extensions import db
 from sisapp.models import Region, SyncRun, SyncStatus
 from sisapp.schedule import planner, regional
-from tests.conftest import make_device
-from tests.jobs.conftest import make_integration
+from tests.helpers.app import make_device
+from tests.helpers.integrations import make_integration
 
 TUESDAY = regional.day_windows(Region.UK, datetime(2026, 3, 10, 18, tzinfo=UTC))
 NEXT_TUESDAY = regional.day_windows(Region.UK, datetime(2026, 3, 17, 18, tzinfo=UTC))

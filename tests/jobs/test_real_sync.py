@@ -3,14 +3,12 @@
 import pytest
 from sqlalchemy import select
 
-from sisapp.demo_sis import DemoSISServer, DistrictSpec, generate_district
+from sisapp.demo_sis import DistrictSpec, generate_district
 from sisapp.extensions import db
-from sisapp.keys import SecretBox
 from sisapp.models import SyncLogLine, SyncRun, SyncStatus
 from sisapp.services import sync_runs
-from sisapp.services.directory import import_directory_csv
-from sisapp.services.integrations import IntegrationData, create_integration
-from tests.jobs.conftest import finish, wait_for
+from tests.helpers.demo_sis import add_integration
+from tests.helpers.processes import finish, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -28,26 +26,15 @@ def district():
 
 
 @pytest.fixture
-def sis(district):
-    server = DemoSISServer(district, client_id=CLIENT_ID, client_secret=CLIENT_SECRET).start()
-    yield server
-    server.stop()
+def sis_credentials():
+    """The demo SIS's client id and secret (its `sis` and `directory` fixtures:
+    tests/helpers/demo_sis_fixtures.py)."""
+    return CLIENT_ID, CLIENT_SECRET
 
 
 @pytest.fixture
-def integration(app, device, district, sis, tmp_path):
-    path = tmp_path / "directory.csv"
-    district.write_directory_csv(path)
-    import_directory_csv(device, path.read_text())
-    data = IntegrationData(
-        name="Demo SIS",
-        sis_vendor="other",
-        endpoint_url=sis.root_url,
-        token_url=sis.token_url,
-        client_id=CLIENT_ID,
-        client_secret=CLIENT_SECRET,
-    )
-    return create_integration(device.id, data, SecretBox(app.config["ENCRYPTION_KEY"]))
+def integration(directory, sis, box):
+    return add_integration(directory, sis, box, CLIENT_ID, CLIENT_SECRET)
 
 
 def stored(integration_id: int) -> dict:

@@ -25,8 +25,9 @@ from sisapp.scheduler import (
     start_id,
 )
 from sisapp.services import sync_runs
-from tests.conftest import make_device
-from tests.jobs.conftest import finish, make_integration
+from tests.helpers.app import make_device
+from tests.helpers.integrations import make_integration
+from tests.helpers.processes import finish
 
 
 def utc(*args) -> datetime:

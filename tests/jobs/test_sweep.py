@@ -1,7 +1,6 @@
 """The sweep ends runs whose worker died, each with its own code; the next sync is clean."""
 
 import signal
-import time
 from datetime import timedelta
 
 import pytest
@@ -13,7 +12,8 @@ from sisapp.models import SyncRun, SyncStatus
 from sisapp.models.types import utcnow
 from sisapp.services import sync_runs
 from sisapp.services.sync_sweep import sweep_dead_runs
-from tests.jobs.conftest import finish, make_integration, wait_for
+from tests.helpers.integrations import make_integration
+from tests.helpers.processes import finish, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -35,8 +35,8 @@ def test_sigkilled_worker_leaves_a_run_the_sweep_fails_with_its_code(app, integr
     db.session.refresh(run)
     assert run.status == SyncStatus.RUNNING
 
-    time.sleep(2.5)
-    assert [r.id for r in sweep_dead_runs()] == [run.id]
+    later = utcnow() + timedelta(seconds=2.5)  # the worker is dead: nothing changes meanwhile
+    assert [r.id for r in sweep_dead_runs(later)] == [run.id]
     assert run.status == SyncStatus.FAILED
     assert run.error_code == "JB301"
     assert "worker" in run.error_message

@@ -10,7 +10,8 @@ from sisapp import queue
 from sisapp.extensions import db
 from sisapp.models import DirectoryUser, SyncRun, SyncStatus, SyncTrigger, UserKind
 from sisapp.services import sync_runs
-from tests.jobs.conftest import finish, make_integration, wait_for
+from tests.helpers.integrations import make_integration
+from tests.helpers.processes import finish, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -130,7 +131,7 @@ def test_cancel_ignored_past_the_grace_is_enforced_by_stopping_the_job(
     wait_for(lambda: db.session.get(SyncRun, run.id).status == SyncStatus.RUNNING)
     run = sync_runs.cancel_run(db.session.get(SyncRun, run.id))
     assert run.status == SyncStatus.RUNNING and run.cancel_requested
-    time.sleep(1.2)
+    time.sleep(1.2)  # past SYNC_CANCEL_GRACE: cancel_run reads the real clock
     run = sync_runs.cancel_run(run)  # pressed again after the grace: stopped the hard way
     assert run.status == SyncStatus.CANCELLED
     assert run.error_code == sync_runs.JobErrorCode.FORCE_STOPPED

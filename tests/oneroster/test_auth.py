@@ -10,8 +10,7 @@ import pytest
 from oauthlib.oauth1.rfc5849.utils import parse_authorization_header
 
 from sisapp.oneroster import ErrorCode, OneRosterError
-
-from .conftest import SECRET, TOKEN_URL, V11, V12, Collection, users
+from tests.helpers.oneroster import SECRET, TOKEN_URL, V11, V12, Collection, users
 
 
 def pct(value: str) -> str:

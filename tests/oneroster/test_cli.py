@@ -6,8 +6,7 @@ import pytest
 from flask import Flask
 
 from sisapp.cli.oneroster import oneroster_cli
-
-from .conftest import SECRET
+from tests.helpers.oneroster import SECRET
 
 LOCAL = "http://127.0.0.1:5999/ims/oneroster/v1p1"
 KEYS = {"ok", "version", "auth", "schools", "error_code", "message"}

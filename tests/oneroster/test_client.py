@@ -6,8 +6,7 @@ import pytest
 import requests
 
 from sisapp.oneroster import ConnectionCheck, ErrorCode, OneRosterError
-
-from .conftest import ROOT, SECRET, TOKEN_URL, V11, V12, Collection, query, users
+from tests.helpers.oneroster import ROOT, SECRET, TOKEN_URL, V11, V12, Collection, query, users
 
 ORGS = {"orgs": [{"sourcedId": "s1", "name": "North High", "type": "school", "status": "active"}]}
 

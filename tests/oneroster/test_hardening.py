@@ -9,8 +9,7 @@ import time
 import pytest
 
 from sisapp.oneroster import ConnectionSettings, ErrorCode, OneRosterClient, OneRosterError
-
-from .conftest import ROOT, TOKEN_URL, V11, Collection, users
+from tests.helpers.oneroster import ROOT, TOKEN_URL, V11, Collection, users
 
 USERS = V11 + "/users"
 

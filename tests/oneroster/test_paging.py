@@ -5,8 +5,7 @@ import re
 import pytest
 
 from sisapp.oneroster import ErrorCode, OneRosterError
-
-from .conftest import V11, Collection, users
+from tests.helpers.oneroster import V11, Collection, users
 
 USERS = V11 + "/users"
 

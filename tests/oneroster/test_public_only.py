@@ -13,8 +13,7 @@ import pytest
 
 from sisapp.oneroster import ConnectionSettings, ErrorCode, OneRosterError, public_only
 from sisapp.oneroster.transport import Transport
-
-from .conftest import SECRET, public_resolver
+from tests.helpers.oneroster import SECRET, public_resolver
 
 
 class Listener:
@@ -110,14 +109,20 @@ def hello_server():
     server.server_close()
 
 
-def test_allowed_private_urls_connect_to_loopback(hello_server):
-    transport = _transport(allow_private=True)
+def _get_orgs(transport, server_url: str):
+    """One GET of the server's orgs through `transport`, which is closed afterwards."""
     try:
         response, _url = transport.request(
-            "GET", f"{hello_server}/ims/oneroster/v1p1/orgs", prepare=lambda: ({}, None)
+            "GET", f"{server_url}/ims/oneroster/v1p1/orgs", prepare=lambda: ({}, None)
         )
     finally:
         transport.close()
+    return response
+
+
+def test_allowed_private_urls_connect_to_loopback(hello_server):
+    transport = _transport(allow_private=True)
+    response = _get_orgs(transport, hello_server)
     assert response.status_code == 200 and response.json() == {"orgs": []}
 
 
@@ -127,10 +132,5 @@ def test_a_public_peer_is_let_through(hello_server, monkeypatch):
     monkeypatch.setattr(public_only, "refusal_reason", lambda _address: None)
     transport = _transport(allow_private=False)
     transport._checked.add(("http", hello_server.removeprefix("http://")))
-    try:
-        response, _url = transport.request(
-            "GET", f"{hello_server}/ims/oneroster/v1p1/orgs", prepare=lambda: ({}, None)
-        )
-    finally:
-        transport.close()
+    response = _get_orgs(transport, hello_server)
     assert response.status_code == 200 and response.json() == {"orgs": []}

@@ -21,8 +21,7 @@ from sisapp.oneroster import (
     OneRosterError,
 )
 from sisapp.oneroster.readahead import ReadAhead
-
-from .conftest import V11, Collection
+from tests.helpers.oneroster import V11, Collection
 
 
 def _readahead_threads() -> list[threading.Thread]:

@@ -7,8 +7,7 @@ import pytest
 import requests
 
 from sisapp.oneroster import ErrorCode, OneRosterError
-
-from .conftest import SECRET, V11, Collection, users
+from tests.helpers.oneroster import SECRET, V11, Collection, users
 
 USERS = V11 + "/users"
 OK = {"json": {"users": users(2)}, "headers": {"X-Total-Count": "2"}}

@@ -6,8 +6,7 @@ import pytest
 
 from sisapp.oneroster import ConnectionSettings, ErrorCode, OneRosterClient, OneRosterError
 from sisapp.oneroster.urls import check_url, split_endpoint
-
-from .conftest import ROOT, SECRET, TOKEN_URL, V11, V12, Collection, users
+from tests.helpers.oneroster import ROOT, SECRET, TOKEN_URL, V11, V12, Collection, users
 
 
 def resolver_to(*addresses):

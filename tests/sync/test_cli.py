@@ -5,11 +5,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sisapp.demo_sis import DemoSISServer, DistrictSpec, generate_district
+from sisapp.demo_sis import DistrictSpec, generate_district
 from sisapp.models import OneRosterIntegration, Region
-from sisapp.services.directory import import_directory_csv
-from tests.conftest import make_device
-from tests.sync.conftest import CLIENT_ID, CLIENT_SECRET
+from tests.helpers.app import make_device
+from tests.helpers.demo_sis import import_directory, running_sis
+from tests.helpers.sync_district import CLIENT_ID, CLIENT_SECRET
 
 KEYS = {"status", "unmatched_users", "matched_students", "matched_teachers", "imported_classes",
         "parents", "error_code", "message"}  # fmt: skip
@@ -28,17 +28,14 @@ def uk_district():
 
 @pytest.fixture
 def uk_sis(uk_district):
-    server = DemoSISServer(uk_district, client_id=CLIENT_ID, client_secret=CLIENT_SECRET).start()
-    yield server
-    server.stop()
+    with running_sis(uk_district, CLIENT_ID, CLIENT_SECRET) as server:
+        yield server
 
 
 @pytest.fixture
 def cli(app, uk_district, tmp_path):
     device = make_device("CLI School", Region.UK)
-    path = tmp_path / "directory.csv"
-    uk_district.write_directory_csv(path)
-    import_directory_csv(device, path.read_text())
+    import_directory(device, uk_district, tmp_path)
     runner = app.test_cli_runner()
 
     def invoke(*args, secret=CLIENT_SECRET):

@@ -25,7 +25,7 @@ from sisapp.models import (
 from sisapp.oneroster import ErrorCode, OneRosterClient, OneRosterError
 from sisapp.services.integrations import delete_integration, reset_integration, set_excluded_schools
 from sisapp.sync import memberships
-from tests.sync.conftest import counts, snapshot
+from tests.helpers.sync_state import counts, snapshot
 
 ALL_ON = {
     "respect_enrolment_date": True,

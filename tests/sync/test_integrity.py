@@ -16,7 +16,7 @@ from sisapp.services.integrations import (
     reset_integration,
     set_excluded_schools,
 )
-from tests.sync.conftest import counts
+from tests.helpers.sync_state import counts
 
 
 def _dangling() -> list:

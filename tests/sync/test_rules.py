@@ -16,7 +16,7 @@ from sisapp.models import (
     UnmatchedUser,
 )
 from sisapp.services.integrations import set_excluded_schools
-from tests.sync.conftest import counts
+from tests.helpers.sync_state import counts
 
 
 def _stored(integration_id: int) -> dict:

@@ -3,7 +3,7 @@
 from sisapp.extensions import db
 from sisapp.models import SyncRun, SyncStatus
 from sisapp.sync import allow_large_removals
-from tests.sync.conftest import counts, leftover_stage_tables, snapshot
+from tests.helpers.sync_state import counts, leftover_stage_tables, snapshot
 
 
 def _first_sync(make_integration, sync, **options):
@@ -102,8 +102,8 @@ def test_cancel_changes_nothing(make_integration, sync, district, box):
     record = SyncRun(integration_id=integration.id, device_id=integration.device_id, cancel_requested=True)  # fmt: skip
     db.session.add(record)
     db.session.commit()
-    from sisapp.sync import run_sync
-    from tests.sync.conftest import TODAY, SyncEnvironment
+    from sisapp.sync import SyncEnvironment, run_sync
+    from tests.helpers.sync_district import TODAY
 
     run = run_sync(record.id, SyncEnvironment(box=box, allow_private=True, today=TODAY))
     assert run.status is SyncStatus.CANCELLED and run.error_code == "OR170"

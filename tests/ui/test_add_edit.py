@@ -8,7 +8,7 @@ from sisapp.extensions import db
 from sisapp.keys import SecretBox
 from sisapp.models import OneRosterIntegration
 from tests.factories import TEST_SECRET, make_integration
-from tests.ui.conftest import form_data
+from tests.helpers.forms import form_data
 
 
 def _count() -> int:

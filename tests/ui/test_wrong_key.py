@@ -6,7 +6,7 @@ from cryptography.fernet import Fernet
 from sisapp.extensions import db
 from sisapp.models import SyncRun, SyncStatus
 from sisapp.sync import run_sync, sync_environment_from_config
-from tests.ui.conftest import form_data
+from tests.helpers.forms import form_data
 
 
 def test_another_encryption_key_gives_sy110_everywhere(app, auth_client, hx, csrf_token, integration):  # fmt: skip
