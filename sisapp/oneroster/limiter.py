@@ -101,8 +101,10 @@ class InFlightLimit:
         return True
 
     def _answered(self, latency: float) -> None:
-        average = latency if self._average is None else (
-            _SMOOTHING * latency + (1 - _SMOOTHING) * self._average
+        average = (
+            latency
+            if self._average is None
+            else (_SMOOTHING * latency + (1 - _SMOOTHING) * self._average)
         )
         self._average = average
         self._since_change += 1
