@@ -114,6 +114,57 @@ def max_concurrency(planned: list[PlannedSync]) -> int:
     return peak
 
 
+def overflows(
+    planned: list[PlannedSync], windows: Mapping[Region, datetime]
+) -> dict[Region, timedelta]:
+    """How far each region's last planned sync ends past its 24-hour window (zero: fits)."""
+    result = {region: timedelta(0) for region in windows}
+    for p in planned:
+        late = p.end - (windows[p.region] + regional.WINDOW)
+        result[p.region] = max(result[p.region], late)
+    return result
+
+
+def fewest_workers(items: list[PlanItem], windows: Mapping[Region, datetime]) -> int:
+    """The fewest lanes whose plan fits every region's window (by bisection, from the
+    work to do; the number of syncs when even one lane each does not fit)."""
+    if not items:
+        return 1
+    work = sum((i.duration for i in items), timedelta(0))
+    span = max(windows.values()) + regional.WINDOW - min(windows.values())
+    low, high = max(1, int(work / span)), len(items)
+    while low < high:
+        middle = (low + high) // 2
+        late = overflows(plan(items, windows, middle), windows)
+        if any(late.values()):
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+@dataclass(frozen=True)
+class DayFit:
+    """Whether a day's plan fits its windows: the overflow per region and the workers needed."""
+
+    overflow: dict[Region, timedelta]
+    workers_needed: int
+    capacity: int
+
+
+def day_fit(region: Region | str, slot: datetime, settings: PlanSettings) -> DayFit:
+    """The fit of the day holding `region`'s `slot`, planned as `day_plan` plans it."""
+    windows = regional.day_windows(region, slot)
+    items = load_items(min(windows.values()), settings.default_duration, windows)
+    planned = plan(items, windows, settings.capacity)
+    return DayFit(overflows(planned, windows), fewest_workers(items, windows), settings.capacity)
+
+
+def overflow(region: Region | str, slot: datetime, settings: PlanSettings) -> timedelta:
+    """How far `region`'s plan for the day of `slot` runs past its window (zero: fits)."""
+    return day_fit(region, slot, settings).overflow[Region(region)]
+
+
 # -- from the database ---------------------------------------------------------------------
 
 

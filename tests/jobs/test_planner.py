@@ -125,3 +125,41 @@ def test_durations_come_from_the_history_before_the_day(app):
     assert items[seasoned.id].duration == timedelta(minutes=45)  # median of the last five
     assert items[fresh.id].duration == timedelta(minutes=30)
     assert items[fresh.id].region == Region.AU
+
+
+def test_overflow_per_region_and_the_fewest_workers_that_fit():
+    devices = district(3000)
+    items = items_of(devices, random.Random(1))
+    late = planner.overflows(planner.plan(items, TUESDAY, 40), TUESDAY)
+    assert late == {region: timedelta(0) for region in Region}
+    needed = planner.fewest_workers(items, TUESDAY)
+    assert needed <= 40
+    assert not any(planner.overflows(planner.plan(items, TUESDAY, needed), TUESDAY).values())
+    short = planner.overflows(planner.plan(items, TUESDAY, needed - 1), TUESDAY)
+    assert any(short.values())
+    # One lane for all: each region's overflow is its last end past its window.
+    one = planner.plan(items, TUESDAY, 1)
+    for region, over in planner.overflows(one, TUESDAY).items():
+        last = max(p.end for p in one if p.region is region)
+        assert over == max(timedelta(0), last - TUESDAY[region] - regional.WINDOW) > timedelta(0)
+
+
+def test_overflow_and_fit_from_the_database(app):
+    device = make_device("Perth College", Region.AU)
+    slot = TUESDAY[Region.AU]
+    integrations = [make_integration(device, f"SIS {k}") for k in range(3)]
+    for integration in integrations:
+        integration.created_at = slot - timedelta(days=30)
+        for week in range(1, 4):
+            started = slot - timedelta(days=7 * week)
+            db.session.add(SyncRun(
+                integration_id=integration.id, device_id=device.id, full=False,
+                status=SyncStatus.SUCCEEDED, started_at=started,
+                finished_at=started + timedelta(hours=10),
+            ))  # fmt: skip
+    db.session.commit()
+    settings = planner.PlanSettings(capacity=1, default_duration=DEFAULT)
+    assert planner.overflow(Region.AU, slot, settings) == timedelta(hours=6)  # 30 h in 24
+    fit = planner.day_fit(Region.AU, slot, settings)
+    assert fit.workers_needed == 2 and fit.capacity == 1
+    assert planner.overflow(Region.UK, TUESDAY[Region.UK], settings) == timedelta(0)
