@@ -229,7 +229,8 @@ def day_plan(
     """
     windows = regional.day_windows(region, slot)
     cutoff = min(windows.values())
-    key = (str(db.engine.url), tuple(sorted(windows.items())), settings, _fingerprint(cutoff))
+    fingerprint = _per_transaction(("fingerprint", cutoff), lambda: _fingerprint(cutoff))
+    key = (str(db.engine.url), tuple(sorted(windows.items())), settings, fingerprint)
     cached = _cache.get(key)
     if cached and _time.monotonic() - cached[0] < CACHE_SECONDS:
         return cached[1]
@@ -251,6 +252,28 @@ def _fingerprint(cutoff: datetime) -> tuple:
     return (*integrations, *runs)
 
 
+def _per_transaction(key: tuple, compute):
+    """``compute()``, once per database transaction: a page asking for the next start of
+    each of its rows reads the plan's fingerprint and the slot's runs once, not per row."""
+    session = db.session()
+    transaction = session.get_transaction()
+    if transaction is None:
+        return compute()
+    memo = session.info.get("planner_memo")
+    if memo is None or memo[0] is not transaction:
+        memo = (transaction, {})
+        session.info["planner_memo"] = memo
+    if key not in memo[1]:
+        memo[1][key] = compute()
+    return memo[1][key]
+
+
+def _dispatched_ids(slot: datetime) -> frozenset[int]:
+    return frozenset(
+        db.session.scalars(select(SyncRun.integration_id).where(SyncRun.scheduled_for == slot))
+    )
+
+
 def already_dispatched(integration_id: int, slot: datetime) -> bool:
     return (
         db.session.scalar(
@@ -269,7 +292,9 @@ def next_planned_start(
     now = now or utcnow()
     region = integration.device.region
     slot = regional.open_slot(region, now)
-    if slot is not None and not already_dispatched(integration.id, slot):
+    if slot is not None and integration.id not in _per_transaction(
+        ("dispatched", slot), lambda: _dispatched_ids(slot)
+    ):
         planned = day_plan(region, slot, settings).get(integration.id)
         if planned is not None:
             return planned.start

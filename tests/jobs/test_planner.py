@@ -163,3 +163,38 @@ def test_overflow_and_fit_from_the_database(app):
     fit = planner.day_fit(Region.AU, slot, settings)
     assert fit.workers_needed == 2 and fit.capacity == 1
     assert planner.overflow(Region.UK, TUESDAY[Region.UK], settings) == timedelta(0)
+
+
+def test_next_starts_of_many_rows_read_the_plan_once_per_transaction(app):
+    """The SIS Integration page asks for each row's next start: the plan's fingerprint and
+    the slot's runs are read once for the page, not once per row."""
+    from sqlalchemy import event
+
+    device = make_device("Perth College", Region.AU)
+    integrations = [make_integration(device, f"SIS {k}") for k in range(50)]
+    settings = planner.PlanSettings(capacity=4, default_duration=DEFAULT)
+    now = TUESDAY[Region.AU] + timedelta(hours=1)  # inside the window
+    planner.next_planned_start(integrations[0], now, settings=settings)  # the plan cached
+    db.session.commit()
+    for integration in integrations:  # loaded, as the page loads its rows
+        db.session.refresh(integration)
+        assert integration.device.region is Region.AU
+    statements = []
+
+    def count(*_args):
+        statements.append(1)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        starts = [planner.next_planned_start(i, now, settings=settings) for i in integrations]
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert all(start is not None for start in starts)
+    assert len(statements) <= 5  # not 3 or more per row
+    # A new transaction sees new runs: a dispatched integration moves to the next day.
+    db.session.add(SyncRun(integration_id=integrations[0].id, device_id=device.id,
+                           scheduled_for=TUESDAY[Region.AU], full=False))  # fmt: skip
+    db.session.commit()
+    assert planner.next_planned_start(integrations[0], now, settings=settings) > TUESDAY[
+        Region.AU
+    ] + timedelta(days=1)
