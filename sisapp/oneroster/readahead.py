@@ -28,7 +28,6 @@ _CHUNK = 1000  # records per hand-over
 _BUFFER = 4  # chunks a stream may hold before its reader waits
 _POLL = 0.1  # seconds between checks of a cancelled stream's flag
 _WAIT = 0.25  # seconds between the caller's on_wait calls while it waits for records
-_HELD = 3  # streams held at once, read or reading, per stream allowed to read
 
 
 class _Feed(Generic[T]):
@@ -38,7 +37,6 @@ class _Feed(Generic[T]):
         self._open = open_stream
         self._queue: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=_BUFFER)
         self._cancelled = threading.Event()
-        self.read = threading.Event()  # every page read (its records may still wait here)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -62,12 +60,10 @@ class _Feed(Generic[T]):
                     if not self._put(("records", chunk)):
                         return
                     chunk = []
-            self.read.set()
             if chunk and not self._put(("records", chunk)):
                 return
             self._put(("end", None))
         except BaseException as exc:  # noqa: BLE001 - handed to the caller, raised there
-            self.read.set()
             if not chunk or self._put(("records", chunk)):
                 self._put(("error", exc))
         finally:
@@ -75,9 +71,7 @@ class _Feed(Generic[T]):
             if close is not None:
                 close()  # a generator's finally blocks (the pager's threads) run here
 
-    def records(
-        self, on_wait: Callable[[], None] | None = None, on_chunk: Callable[[], None] = lambda: None
-    ) -> Iterator[T]:
+    def records(self, on_wait: Callable[[], None] | None = None) -> Iterator[T]:
         while True:
             if on_wait is None:
                 kind, value = self._queue.get()
@@ -87,7 +81,6 @@ class _Feed(Generic[T]):
                 except queue.Empty:
                     on_wait()
                     continue
-            on_chunk()
             if kind == "records":
                 yield from value
             elif kind == "end":
@@ -132,13 +125,8 @@ class ReadAhead(Generic[T]):
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    def _start(self) -> None:
-        """Keep ``1 + ahead`` streams reading: a stream whose pages are all read no longer
-        counts (its records wait in its small queue), so a small school does not leave
-        request slots idle; at most ``_HELD`` times that many streams are held at once."""
-        while len(self._running) < _HELD * (1 + self._ahead) and (
-            sum(not feed.read.is_set() for feed in self._running) < 1 + self._ahead
-        ):
+    def _start(self, upto: int) -> None:
+        while len(self._running) < upto:
             open_stream = next(self._opens, None)
             if open_stream is None:
                 return
@@ -151,11 +139,11 @@ class ReadAhead(Generic[T]):
                 yield iter(open_stream())
             return
         while True:
-            self._start()
+            self._start(1 + self._ahead)
             if not self._running:
                 return
             feed = self._running[0]
-            yield feed.records(self._on_wait, self._start)
+            yield feed.records(self._on_wait)
             self._running.popleft()
             feed.cancel()  # finished already, unless the caller left it early
 
