@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 
+from .errors import ErrorCode, OneRosterError
+
 _SMOOTHING = 0.2  # weight of the newest latency in the running average
 _WAIT = 0.1  # seconds between a waiting request's checks of its cancel flag
 
@@ -66,8 +68,6 @@ class InFlightLimit:
         with self._cond:
             while self.in_flight >= self.limit:
                 if abort is not None and abort():
-                    from .errors import ErrorCode, OneRosterError
-
                     raise OneRosterError(ErrorCode.CANCELLED, "The read was cancelled.")
                 self._cond.wait(_WAIT)
             self._account()
