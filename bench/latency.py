@@ -108,9 +108,10 @@ def model(
     return total
 
 
-def read_pass(settings) -> ReadPass:
+def read_pass(settings, marks: dict | None = None) -> ReadPass:
     """Read and parse every page a full sync reads, as the sync reads them, counting
-    records (and so pages) per collection."""
+    records (and so pages) per collection; ``marks`` gets the time and pages read when
+    the school rosters start."""
     from sisapp.oneroster import Enrollment, OneRosterClient
 
     started = time.perf_counter()
@@ -125,6 +126,8 @@ def read_pass(settings) -> ReadPass:
         add("schools", len(schools))
         add("academicSessions", sum(1 for _ in client.academic_sessions()))
         add("users", sum(1 for _ in client.users()))
+        if marks is not None:
+            marks.update(seconds=time.perf_counter() - started, pages=client.pages_read)
         with client.school_rosters((school.sourced_id, None) for school in schools) as rosters:
             for roster in rosters:
                 enrollments = classes = 0
@@ -169,6 +172,11 @@ def main() -> None:
                         help="district sizes (students) to project, comma-separated")  # fmt: skip
     parser.add_argument("--school-size", default="2000,700",
                         help="students per school in the projection, comma-separated")  # fmt: skip
+    parser.add_argument("--cap-ms", type=int, default=1000,
+                        help="slow SIS at the cap: latency per page (0 skips the section)")  # fmt: skip
+    parser.add_argument("--cap-page-size", type=int, default=100, help="slow SIS: page size")
+    parser.add_argument("--cap-target", type=int, default=50000,
+                        help="slow SIS: district (students) the read time is projected to")  # fmt: skip
     args = parser.parse_args()
     terminate_on_sigterm()
     latencies = [int(v) for v in args.latency_ms.split(",") if v.strip()]
@@ -241,6 +249,8 @@ def bench(args, sis, schools: int, latencies: list[int], workdir: Path) -> None:
 
     sis.ask("latency", 0)
     project(args, base, schools, latencies, sync_base)
+    if args.cap_ms:
+        at_the_cap(args, sis)
 
 
 # --- projection ---------------------------------------------------------------------------
@@ -297,6 +307,58 @@ def project(args, base: ReadPass, schools: int, latencies: list[int], sync_base)
     print(f"  (from {args.students:,} students in {schools} schools: CPU {cpu * 1e6:.0f} us per "
           "record read" + (f", {extra * 1e6:.0f} us per record synced on top" if extra else "")
           + "; 'sync' adds that to the concurrent read)")  # fmt: skip
+
+
+# --- slow SIS at the cap -----------------------------------------------------------------
+
+
+def at_the_cap(args, sis) -> None:
+    """Issue 19's target 3: one read against a slow SIS with small pages, how close it
+    keeps the cap busy, and the read time projected to ``--cap-target`` students."""
+    import sisapp.oneroster.client as client_module
+
+    c, latency, size = args.concurrency, args.cap_ms / 1000, args.cap_page_size
+    print(f"\nSlow SIS at the cap: {args.cap_ms} ms per page, page size {size}, cap {c}")
+    clients = []
+    original = client_module.OneRosterClient.__init__
+
+    def keep(self, *a, **k):  # the bench reads the client's in-flight accounting
+        original(self, *a, **k)
+        clients.append(self)
+
+    sis.ask("latency", args.cap_ms)
+    client_module.OneRosterClient.__init__ = keep
+    try:
+        marks = {}
+        result = read_pass(settings_for(sis, size, c), marks)
+    finally:
+        client_module.OneRosterClient.__init__ = original
+        sis.ask("latency", 0)
+    limit = clients[-1].in_flight
+    pages, seconds = result.pages, result.seconds
+    effective = pages * latency / seconds
+    rosters_pages = pages - marks["pages"]
+    rosters_seconds = seconds - marks["seconds"]
+    steady = rosters_pages * latency / rosters_seconds if rosters_seconds > 0 else c
+    line(f"read, cap {c}", seconds,
+         f"{pages} pages; effective concurrency {effective:.2f} of {c} ({effective / c:.0%}; "
+         f"target >= 90%); mean in flight {limit.busy_seconds / seconds:.2f}, "
+         f"at most {limit.peak} at once, {limit.decreases} back-offs")  # fmt: skip
+    line("  of which the school rosters", rosters_seconds,
+         f"{rosters_pages} pages; effective concurrency {steady:.2f}")  # fmt: skip
+    fixed = seconds - pages * latency / steady
+    scale = args.cap_target / args.students
+    target_pages = round(pages * scale)
+    projected = fixed + target_pages * latency / steady
+    print(f"  projected to {args.cap_target:,} students: {target_pages:,} pages in "
+          f"{projected / 60:.1f} min (target <= 11 min), effective concurrency "
+          f"{target_pages * latency / projected:.2f} of {c}", flush=True)  # fmt: skip
+    print(
+        "  (how: pages scale with students; the time is the measured read's fixed part "
+        f"({fixed:.1f} s: discovery, the one-page collections, heads and tails, i.e. the "
+        "read's time less its pages at the rosters' rate) plus the projected pages at "
+        "the effective concurrency of the school rosters, the longest steady phase)"
+    )
 
 
 def fmt(seconds: float) -> str:

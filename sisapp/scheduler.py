@@ -309,3 +309,16 @@ def show_rows(now: datetime | None = None) -> list[tuple]:
         local = at.astimezone(regional.zone(region)) if at else None
         rows.append((integration.device.name, integration.name, region, at, local))
     return rows
+
+
+def show_fit(now: datetime | None = None) -> list[tuple]:
+    """(region, slot, overflow, workers needed, capacity) of each region's next (or open)
+    day for `schedule show`: does the plan fit the 24-hour window at this capacity?"""
+    now = now or utcnow()
+    settings = plan_settings()
+    rows = []
+    for region in Region:
+        slot = regional.open_slot(region, now) or regional.next_slot(region, now)
+        fit = planner.day_fit(region, slot, settings)
+        rows.append((region, slot, fit.overflow[region], fit.workers_needed, fit.capacity))
+    return rows

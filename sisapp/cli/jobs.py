@@ -12,7 +12,7 @@ from rq import Worker
 
 from sisapp import queue, tasks
 from sisapp.extensions import db
-from sisapp.scheduler import run_scheduler, show_rows
+from sisapp.scheduler import run_scheduler, show_fit, show_rows
 from sisapp.services.sync_sweep import sweep_dead_runs
 
 schedule_cli = AppGroup("schedule", help="The regional Tue/Fri 6 PM sync schedule.")
@@ -68,6 +68,12 @@ def schedule_show() -> None:
             else "not planned"
         )
         click.echo(f"{device}\t{integration}\t{region.value}\t{when}")
+    for region, slot, late, needed, capacity in show_fit() if rows else ():
+        verdict = f"runs {late} past its 24-hour window" if late else "fits its 24-hour window"
+        click.echo(
+            f"{region.value}: the plan of {slot:%Y-%m-%d %H:%M} UTC {verdict} with {capacity} "
+            f"workers (SYNC_WORKER_CAPACITY); fewest workers that fit the day: {needed}"
+        )
 
 
 @click.command("sweep")

@@ -4,7 +4,7 @@ import enum
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from sqlalchemy import JSON, Boolean, Enum, ForeignKey, String, Text
+from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from sisapp.extensions import db
@@ -76,6 +76,9 @@ class OneRosterIntegration(db.Model):
     # What the stored matches were computed under, and the counts that go with them,
     # so a delta re-matches only the users it touched (``sisapp.sync.rematch``).
     match_basis: Mapped[dict | None] = mapped_column(JSON)
+    # Most requests in flight to this SIS at once (some vendors allow 5 or fewer);
+    # None: the sync's default (SYNC_CONCURRENCY).
+    max_concurrency: Mapped[int | None] = mapped_column(Integer)
 
     # What discovery found, remembered so later syncs skip probing.
     detected_version: Mapped[str | None] = mapped_column(String(10))

@@ -19,6 +19,7 @@ from . import records
 from .auth import OAuth1Auth, OAuth2Auth
 from .check import ConnectionCheck, check_connection
 from .errors import ErrorCode, OneRosterError
+from .limiter import InFlightLimit
 from .paging import Page, Pager, all_of, collection_keys, extract_rows, row_ids, since_filter
 from .schools import SchoolReads
 from .settings import ConnectionSettings
@@ -56,7 +57,10 @@ class OneRosterClient(SchoolReads):
         self.records_read = 0
         self.retries = 0
         self._counter_lock = threading.Lock()
-        self._request_slots = threading.BoundedSemaphore(max(1, int(settings.concurrency)))
+        # Requests in flight to this SIS: at most the cap, fewer while it is overloaded.
+        self.in_flight = InFlightLimit(
+            max(1, int(settings.concurrency)), latency_margin=settings.latency_margin
+        )
         self._ready = False
         self._version: str | None = None
         self._base: str | None = None
@@ -70,6 +74,7 @@ class OneRosterClient(SchoolReads):
             sleep=lambda seconds: self._sleep(seconds),
             on_retry=self._count_retry,
             resolve=lambda *args, **kwargs: self._resolve(*args, **kwargs),
+            on_throttle=self.in_flight.throttled,
         )
         self._auth: OAuth1Auth | OAuth2Auth | None = None
 
@@ -224,7 +229,7 @@ class OneRosterClient(SchoolReads):
         )
 
     def _get(self, url: str, abort: Callable[[], bool] | None) -> tuple[object, object]:
-        with self._request_slots:
+        with self.in_flight.slot(abort):
             return self.transport.get_json(url, self.auth, abort=abort)
 
     def _failed_page_pause(self) -> float:

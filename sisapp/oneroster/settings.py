@@ -46,6 +46,9 @@ class ConnectionSettings:
     failed_page_pause: float | None = None
     # Longest Retry-After honoured; None means backoff_max.
     retry_after_max: float | None = None
+    # A climb of the SIS's latency by this many seconds (and to twice its usual) halves
+    # the requests in flight, as a 429 does (sisapp/oneroster/limiter.py).
+    latency_margin: float = 0.5
 
     def validate(self) -> None:
         """Raise ``OneRosterError(INVALID_SETTINGS)`` naming the first bad field."""

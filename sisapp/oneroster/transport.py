@@ -49,8 +49,10 @@ class Transport:
         sleep: Callable[[float], None],
         on_retry: Callable[[], None],
         resolve: Callable[..., list],
+        on_throttle: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
+        self.on_throttle = on_throttle or (lambda: None)
         self.log = log
         self.sleep = sleep
         self.on_retry = on_retry
@@ -203,6 +205,7 @@ class Transport:
                     redirects += 1
                     continue
                 if status == 429:
+                    self.on_throttle()
                     failure = (
                         ErrorCode.RATE_LIMITED,
                         "The SIS kept answering 'too many requests'.",

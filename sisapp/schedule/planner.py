@@ -114,6 +114,57 @@ def max_concurrency(planned: list[PlannedSync]) -> int:
     return peak
 
 
+def overflows(
+    planned: list[PlannedSync], windows: Mapping[Region, datetime]
+) -> dict[Region, timedelta]:
+    """How far each region's last planned sync ends past its 24-hour window (zero: fits)."""
+    result = {region: timedelta(0) for region in windows}
+    for p in planned:
+        late = p.end - (windows[p.region] + regional.WINDOW)
+        result[p.region] = max(result[p.region], late)
+    return result
+
+
+def fewest_workers(items: list[PlanItem], windows: Mapping[Region, datetime]) -> int:
+    """The fewest lanes whose plan fits every region's window (by bisection, from the
+    work to do; the number of syncs when even one lane each does not fit)."""
+    if not items:
+        return 1
+    work = sum((i.duration for i in items), timedelta(0))
+    span = max(windows.values()) + regional.WINDOW - min(windows.values())
+    low, high = max(1, int(work / span)), len(items)
+    while low < high:
+        middle = (low + high) // 2
+        late = overflows(plan(items, windows, middle), windows)
+        if any(late.values()):
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+@dataclass(frozen=True)
+class DayFit:
+    """Whether a day's plan fits its windows: the overflow per region and the workers needed."""
+
+    overflow: dict[Region, timedelta]
+    workers_needed: int
+    capacity: int
+
+
+def day_fit(region: Region | str, slot: datetime, settings: PlanSettings) -> DayFit:
+    """The fit of the day holding `region`'s `slot`, planned as `day_plan` plans it."""
+    windows = regional.day_windows(region, slot)
+    items = load_items(min(windows.values()), settings.default_duration, windows)
+    planned = plan(items, windows, settings.capacity)
+    return DayFit(overflows(planned, windows), fewest_workers(items, windows), settings.capacity)
+
+
+def overflow(region: Region | str, slot: datetime, settings: PlanSettings) -> timedelta:
+    """How far `region`'s plan for the day of `slot` runs past its window (zero: fits)."""
+    return day_fit(region, slot, settings).overflow[Region(region)]
+
+
 # -- from the database ---------------------------------------------------------------------
 
 
@@ -178,7 +229,8 @@ def day_plan(
     """
     windows = regional.day_windows(region, slot)
     cutoff = min(windows.values())
-    key = (str(db.engine.url), tuple(sorted(windows.items())), settings, _fingerprint(cutoff))
+    fingerprint = _per_transaction(("fingerprint", cutoff), lambda: _fingerprint(cutoff))
+    key = (str(db.engine.url), tuple(sorted(windows.items())), settings, fingerprint)
     cached = _cache.get(key)
     if cached and _time.monotonic() - cached[0] < CACHE_SECONDS:
         return cached[1]
@@ -200,6 +252,28 @@ def _fingerprint(cutoff: datetime) -> tuple:
     return (*integrations, *runs)
 
 
+def _per_transaction(key: tuple, compute):
+    """``compute()``, once per database transaction: a page asking for the next start of
+    each of its rows reads the plan's fingerprint and the slot's runs once, not per row."""
+    session = db.session()
+    transaction = session.get_transaction()
+    if transaction is None:
+        return compute()
+    memo = session.info.get("planner_memo")
+    if memo is None or memo[0] is not transaction:
+        memo = (transaction, {})
+        session.info["planner_memo"] = memo
+    if key not in memo[1]:
+        memo[1][key] = compute()
+    return memo[1][key]
+
+
+def _dispatched_ids(slot: datetime) -> frozenset[int]:
+    return frozenset(
+        db.session.scalars(select(SyncRun.integration_id).where(SyncRun.scheduled_for == slot))
+    )
+
+
 def already_dispatched(integration_id: int, slot: datetime) -> bool:
     return (
         db.session.scalar(
@@ -218,7 +292,9 @@ def next_planned_start(
     now = now or utcnow()
     region = integration.device.region
     slot = regional.open_slot(region, now)
-    if slot is not None and not already_dispatched(integration.id, slot):
+    if slot is not None and integration.id not in _per_transaction(
+        ("dispatched", slot), lambda: _dispatched_ids(slot)
+    ):
         planned = day_plan(region, slot, settings).get(integration.id)
         if planned is not None:
             return planned.start

@@ -49,7 +49,8 @@ class SyncEnvironment:
     def client_settings(self, integration: OneRosterIntegration) -> ConnectionSettings:
         """The client settings a sync of ``integration`` reads with; ``SyncError(SY110)``
         when its stored secret cannot be decrypted."""
-        options = {"page_size": self.page_size, "concurrency": self.concurrency,
+        cap = integration.max_concurrency or self.concurrency  # the vendor's limit, if set
+        options = {"page_size": self.page_size, "concurrency": cap,
                    "max_retries": self.max_retries, **self.client_options}  # fmt: skip
         try:
             return stored_connection_settings(

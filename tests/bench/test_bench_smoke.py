@@ -54,7 +54,7 @@ def assert_lines(output: str, *patterns: str) -> None:
 
 
 def test_sync_bench_prints_its_figures():
-    output = run_script("sync.py", "--students", "200", "--skip-latency")
+    output = run_script("sync.py", "--students", "200", "--skip-latency", "--pairs", "2")
     assert_lines(
         output,
         r"^download\+parse only .* s .* records",
@@ -62,13 +62,17 @@ def test_sync_bench_prints_its_figures():
         r"counts match the generator",
         r"sync / download = \d",
         r"delta / full = \d",
+        r"^pair 2: full sync .* s .* records",
+        r"sync / download = \d\.\d\d median of 2 pairs \(spread \d\.\d\d-\d\.\d\d\)",
+        r"delta / full = \d\.\d{3} median of 2 pairs",
+        r"^Machine at start: load average",
     )
 
 
 def test_latency_bench_prints_its_figures():
     output = run_script(
         "latency.py", "--students", "200", "--latency-ms", "5,20",
-        "--project", "200000", "--school-size", "2000",
+        "--project", "200000", "--school-size", "2000", "--cap-ms", "20",
     )  # fmt: skip
     assert_lines(
         output,
@@ -79,6 +83,26 @@ def test_latency_bench_prints_its_figures():
         r"full sync, concurrency 8 .* succeeded",
         r"^Projection",
         r"^ +200,000 +100 ",
+        r"^Slow SIS at the cap: 20 ms per page, page size 100, cap 8$",
+        r"read, cap 8 .* effective concurrency \d+\.\d\d of 8 .* at most [1-8] at once",
+        r"projected to 50,000 students: [\d,]+ pages in \d+\.\d min",
+    )
+
+
+def test_schedule_bench_prints_its_figures():
+    args = ["--integrations", "300", "--workers", "20", "--requests", "10"]
+    if os.environ.get("SISAPP_TEST_DATABASE_URL"):
+        args += ["--database-url", os.environ["SISAPP_TEST_DATABASE_URL"]]
+    output = run_script("schedule.py", *args)
+    assert_lines(
+        output,
+        r"^Plan of the day, 300 syncs, from the database \(cold cache\): \d+ ms",
+        r"^ +us_nz: window .* at 20 workers the plan (fits|runs .* past it)$",
+        r"^ +au: window ",
+        r"^ +uk: window ",
+        r"fewest workers that fit every region's window: \d+",
+        r"most syncs planned at once: \d+ of 20 workers \(never more than workers\)",
+        r"^SIS Integration page, 10 requests: p50 \d+\.\d ms, p95 \d+\.\d ms",
     )
 
 

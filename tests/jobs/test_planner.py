@@ -125,3 +125,76 @@ def test_durations_come_from_the_history_before_the_day(app):
     assert items[seasoned.id].duration == timedelta(minutes=45)  # median of the last five
     assert items[fresh.id].duration == timedelta(minutes=30)
     assert items[fresh.id].region == Region.AU
+
+
+def test_overflow_per_region_and_the_fewest_workers_that_fit():
+    devices = district(3000)
+    items = items_of(devices, random.Random(1))
+    late = planner.overflows(planner.plan(items, TUESDAY, 40), TUESDAY)
+    assert late == {region: timedelta(0) for region in Region}
+    needed = planner.fewest_workers(items, TUESDAY)
+    assert needed <= 40
+    assert not any(planner.overflows(planner.plan(items, TUESDAY, needed), TUESDAY).values())
+    short = planner.overflows(planner.plan(items, TUESDAY, needed - 1), TUESDAY)
+    assert any(short.values())
+    # One lane for all: each region's overflow is its last end past its window.
+    one = planner.plan(items, TUESDAY, 1)
+    for region, over in planner.overflows(one, TUESDAY).items():
+        last = max(p.end for p in one if p.region is region)
+        assert over == max(timedelta(0), last - TUESDAY[region] - regional.WINDOW) > timedelta(0)
+
+
+def test_overflow_and_fit_from_the_database(app):
+    device = make_device("Perth College", Region.AU)
+    slot = TUESDAY[Region.AU]
+    integrations = [make_integration(device, f"SIS {k}") for k in range(3)]
+    for integration in integrations:
+        integration.created_at = slot - timedelta(days=30)
+        for week in range(1, 4):
+            started = slot - timedelta(days=7 * week)
+            db.session.add(SyncRun(
+                integration_id=integration.id, device_id=device.id, full=False,
+                status=SyncStatus.SUCCEEDED, started_at=started,
+                finished_at=started + timedelta(hours=10),
+            ))  # fmt: skip
+    db.session.commit()
+    settings = planner.PlanSettings(capacity=1, default_duration=DEFAULT)
+    assert planner.overflow(Region.AU, slot, settings) == timedelta(hours=6)  # 30 h in 24
+    fit = planner.day_fit(Region.AU, slot, settings)
+    assert fit.workers_needed == 2 and fit.capacity == 1
+    assert planner.overflow(Region.UK, TUESDAY[Region.UK], settings) == timedelta(0)
+
+
+def test_next_starts_of_many_rows_read_the_plan_once_per_transaction(app):
+    """The SIS Integration page asks for each row's next start: the plan's fingerprint and
+    the slot's runs are read once for the page, not once per row."""
+    from sqlalchemy import event
+
+    device = make_device("Perth College", Region.AU)
+    integrations = [make_integration(device, f"SIS {k}") for k in range(50)]
+    settings = planner.PlanSettings(capacity=4, default_duration=DEFAULT)
+    now = TUESDAY[Region.AU] + timedelta(hours=1)  # inside the window
+    planner.next_planned_start(integrations[0], now, settings=settings)  # the plan cached
+    db.session.commit()
+    for integration in integrations:  # loaded, as the page loads its rows
+        db.session.refresh(integration)
+        assert integration.device.region is Region.AU
+    statements = []
+
+    def count(*_args):
+        statements.append(1)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        starts = [planner.next_planned_start(i, now, settings=settings) for i in integrations]
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert all(start is not None for start in starts)
+    assert len(statements) <= 5  # not 3 or more per row
+    # A new transaction sees new runs: a dispatched integration moves to the next day.
+    db.session.add(SyncRun(integration_id=integrations[0].id, device_id=device.id,
+                           scheduled_for=TUESDAY[Region.AU], full=False))  # fmt: skip
+    db.session.commit()
+    assert planner.next_planned_start(integrations[0], now, settings=settings) > TUESDAY[
+        Region.AU
+    ] + timedelta(days=1)

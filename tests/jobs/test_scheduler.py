@@ -220,9 +220,13 @@ def test_schedule_show_prints_utc_and_region_time(app, redis_conn, chicago_integ
     result = app.test_cli_runner().invoke(args=["schedule", "show"])
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
-    assert len(lines) == 6
+    assert len(lines) == 6 + 3  # the integrations, then each region's fit of its next day
+    lines, fit = lines[:6], lines[6:]
     assert all("Lincoln High" in line and "UTC" in line for line in lines)
     assert all("America/Chicago" in line and " C" in line for line in lines)
+    assert [line.split(":")[0] for line in fit] == [r.value for r in Region]
+    assert all("fits its 24-hour window" in line for line in fit)
+    assert all("fewest workers that fit the day: 1" in line for line in fit)
 
 
 def test_rq_scheduler_fires_the_dispatch_and_a_worker_runs_it(app, processes, redis_conn):
