@@ -61,9 +61,7 @@ class AdminUser(UserMixin, db.Model):
     device_id: Mapped[int] = mapped_column(ForeignKey("device.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # Email when a sync of the device fails, is partial or blocked, and when it recovers.
-    notify_sync_results: Mapped[bool] = mapped_column(
-        Boolean, default=True, server_default=true()
-    )
+    notify_sync_results: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     device: Mapped[Device] = relationship(back_populates="admins")
 

@@ -57,7 +57,9 @@ def send_message(url: str, message: EmailMessage, timeout: float = 30) -> None:
     context = ssl.create_default_context()
     try:
         if settings.scheme == "smtps":
-            client = smtplib.SMTP_SSL(settings.host, settings.port, timeout=timeout, context=context)
+            client = smtplib.SMTP_SSL(
+                settings.host, settings.port, timeout=timeout, context=context
+            )
         else:
             client = smtplib.SMTP(settings.host, settings.port, timeout=timeout)
         with client:
