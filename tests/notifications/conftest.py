@@ -10,6 +10,7 @@ from email.message import EmailMessage
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 import tests.jobs.conftest as job_fixtures
 from tests.conftest import make_admin, make_device
@@ -46,10 +47,28 @@ class Inbox:
 
 
 class SmtpServer:
-    def __init__(self, port: int | None = None):
+    """aiosmtpd on 127.0.0.1; with `login`, it asks for that user and password (AUTH)."""
+
+    def __init__(self, port: int | None = None, login: tuple[str, str] | None = None):
         self.port = port or free_port()
         self.inbox = Inbox()
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port)
+        self.login = login
+        self.logins: list[str] = []
+        auth = {"authenticator": self._authenticate, "auth_require_tls": False} if login else {}
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port, **auth)
+
+    def _authenticate(self, server, session, envelope, mechanism, auth_data):
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and (
+                auth_data.login.decode(),
+                auth_data.password.decode(),
+            )
+            == self.login
+        )
+        if ok:
+            self.logins.append(auth_data.login.decode())
+        return AuthResult(success=ok)
 
     @property
     def url(self) -> str:
