@@ -115,7 +115,10 @@ def enqueue_notification(run_id: int, admin_id: int, outcome: str) -> str:
     The job id is the same for the same run and admin, so the email is queued once.
     """
     config = _config(None)
-    intervals = [int(seconds) for seconds in config["MAIL_RETRY_INTERVALS"]]
+    intervals = config["MAIL_RETRY_INTERVALS"]
+    if isinstance(intervals, str | int):  # "60, 300" or 60 from the environment
+        intervals = str(intervals).replace(",", " ").split()
+    intervals = [int(seconds) for seconds in intervals]
     job = get_queue().enqueue(
         SEND_SYNC_EMAIL_TASK,
         run_id,

@@ -87,6 +87,8 @@ def recipients(device_id: int) -> list[AdminUser]:
 
 
 def subject(integration_name: str, outcome: Outcome, code: str | None) -> str:
+    """One line: a name with a line break in it would be refused as a mail header."""
+    integration_name = " ".join(integration_name.split())
     suffix = f" ({code})" if code and outcome is not Outcome.RECOVERED else ""
     return f"Sync of {integration_name} {outcome.headline}{suffix}"
 

@@ -144,3 +144,19 @@ def test_a_bad_smtp_url_is_refused_without_echoing_it(url):
     with pytest.raises(MailError) as raised:
         parse_smtp_url(url)
     assert SMTP_PASSWORD not in str(raised.value)
+
+
+def test_a_line_break_in_a_name_stays_out_of_the_subject():
+    title = notifications.subject("North\r\nBcc: x@evil.example", Outcome.FAILED, "OR110")
+    assert title == "Sync of North Bcc: x@evil.example failed (OR110)"
+
+
+@pytest.mark.parametrize("setting", [[5, 30], "5, 30", "5 30"])
+def test_retry_intervals_from_a_list_or_the_environment(school, app, smtp, redis_conn, setting):
+    app.config.update(SMTP_URL=smtp.url, MAIL_RETRY_INTERVALS=setting)
+    run = ended_run(school["integration"], SyncStatus.FAILED, "OR110")
+
+    notifications.run_ended(run.id)
+
+    job = queue.get_queue().fetch_job(queued_mail(run)[0])
+    assert (job.retries_left, job.retry_intervals, job.timeout) == (2, [5, 30], 120)
