@@ -13,6 +13,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 import tests.jobs.conftest as job_fixtures
+from sisapp.extensions import db
 from tests.conftest import make_admin, make_device
 from tests.jobs.conftest import make_integration
 
@@ -126,8 +127,6 @@ def school(app):
         "sue": make_admin(south, "sue@southside.example"),
     }
     admins["off"].notify_sync_results = False
-    from sisapp.extensions import db
-
     db.session.commit()
     return {
         "north": north,
