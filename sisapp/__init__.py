@@ -124,6 +124,7 @@ def _configure_sqlite(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from sisapp.account import bp as account_bp
     from sisapp.auth import bp as auth_bp
     from sisapp.directory import bp as directory_bp
     from sisapp.integrations import bp as integrations_bp
@@ -131,6 +132,7 @@ def register_blueprints(app: Flask) -> None:
     from sisapp.ops import bp as ops_bp
 
     app.add_url_rule("/", "home", home)
+    app.register_blueprint(account_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(directory_bp)
     app.register_blueprint(integrations_bp)

@@ -107,3 +107,19 @@ METRICS_TOKEN = ""
 HEALTH_CHECK_TIMEOUT = 2.0
 # /readyz wants a worker heartbeat newer than this; an idle RQ worker beats every ~405 s.
 WORKER_HEARTBEAT_MAX_AGE = 480
+# Sync outcome emails to device admins (docs/operations.md, "Email").
+# smtp://user:pass@host:port, smtp+starttls://... (STARTTLS) or smtps://... (TLS); empty
+# means no mail: the workers log each email they would have sent (never the URL).
+SMTP_URL = ""
+# The From address of those emails.
+MAIL_FROM = "School Manager <no-reply@localhost>"
+# Where admins open the app (https://sis.example.org); links in emails start with it,
+# and are bare paths when it is empty.
+SERVER_URL = ""
+# Seconds one SMTP conversation may take before the send fails (and is retried).
+MAIL_TIMEOUT = 30
+# Seconds between retries of an email the mail server refused or did not answer; needs a
+# worker started with --with-scheduler. One retry per entry.
+MAIL_RETRY_INTERVALS = [60, 300, 1800, 7200]
+# RQ's limit for one email job (seconds).
+MAIL_JOB_TIMEOUT = 120

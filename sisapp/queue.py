@@ -11,12 +11,13 @@ from datetime import datetime
 
 from flask import Flask, current_app
 from redis import Redis
-from rq import Queue
+from rq import Queue, Retry
 
 # The RQ entry points, by the path a worker imports them from.
 RUN_SYNC_TASK = "sisapp.tasks.run_sync_job"
 DISPATCH_REGION_TASK = "sisapp.tasks.dispatch_region_job"
 START_SCHEDULED_SYNC_TASK = "sisapp.tasks.start_scheduled_sync_job"
+SEND_SYNC_EMAIL_TASK = "sisapp.tasks.send_sync_email_job"
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_QUEUE = "sisapp-sync"
@@ -104,5 +105,30 @@ def enqueue_sync(run_id: int, job_id_: str | None = None) -> str:
         result_ttl=int(config["SYNC_RESULT_TTL"]),
         failure_ttl=int(config["SYNC_FAILURE_TTL"]),
         description=f"sync run {run_id}",
+    )
+    return job.id
+
+
+def enqueue_notification(run_id: int, admin_id: int, outcome: str) -> str:
+    """Queue the email to one admin about run `run_id`, retried on MAIL_RETRY_INTERVALS.
+
+    The job id is the same for the same run and admin, so the email is queued once.
+    """
+    config = _config(None)
+    intervals = config["MAIL_RETRY_INTERVALS"]
+    if isinstance(intervals, str | int):  # "60, 300" or 60 from the environment
+        intervals = str(intervals).replace(",", " ").split()
+    intervals = [int(seconds) for seconds in intervals]
+    job = get_queue().enqueue(
+        SEND_SYNC_EMAIL_TASK,
+        run_id,
+        admin_id,
+        outcome,
+        job_id=job_id("mail", run_id, admin_id),
+        job_timeout=int(config["MAIL_JOB_TIMEOUT"]),
+        retry=Retry(max=len(intervals), interval=intervals) if intervals else None,
+        result_ttl=int(config["SYNC_RESULT_TTL"]),
+        failure_ttl=int(config["SYNC_FAILURE_TTL"]),
+        description=f"email about sync run {run_id} to admin {admin_id}",
     )
     return job.id

@@ -11,6 +11,8 @@ from flask import Flask
 
 from sisapp import create_app, scheduler
 from sisapp.extensions import db
+from sisapp.services import notifications
+from sisapp.services.notification_mail import send_notification
 from sisapp.services.sync_runs import execute_run
 
 _worker_app: Flask | None = None
@@ -43,7 +45,10 @@ def _in_app(fn, *args):
 
 def run_sync_job(run_id: int) -> str:
     """Run one queued SyncRun to its end; returns its final status."""
-    return _in_app(execute_run, run_id)
+    try:
+        return _in_app(execute_run, run_id)
+    finally:  # after the run's end is committed, whether the runner returned or raised
+        _in_app(notifications.run_ended, run_id)
 
 
 def dispatch_region_job(region: str, slot_iso: str) -> int:
@@ -54,3 +59,8 @@ def dispatch_region_job(region: str, slot_iso: str) -> int:
 def start_scheduled_sync_job(integration_id: int, slot_iso: str) -> int | None:
     """One device's planned start inside its region's window."""
     return _in_app(scheduler.start_scheduled_sync, integration_id, datetime.fromisoformat(slot_iso))
+
+
+def send_sync_email_job(run_id: int, admin_id: int, outcome: str) -> bool:
+    """Email one admin about a sync's end; a failure raises and RQ retries the job."""
+    return _in_app(send_notification, run_id, admin_id, outcome)

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sisapp.extensions import db
 from sisapp.logging_setup import run_log_context
 from sisapp.models import OneRosterIntegration, SyncRun, SyncStatus, SyncTrigger
+from sisapp.services import notifications
 from sisapp.sync import run_sync, sync_environment_from_config
 
 sync_cli = AppGroup("sync", help="Run syncs of OneRoster integrations.")
@@ -79,6 +80,7 @@ def sync_run(integration_id: int, full: bool, as_json: bool) -> None:
     env = sync_environment_from_config(current_app.config, on_progress=progress)
     with run_log_context(run_id=run.id, integration_id=integration.id, device_id=integration.device_id):  # fmt: skip
         run = run_sync(run.id, env)
+    notifications.run_ended(run.id)
     click.echo("", err=True)
     details = run.details()
     if not as_json:

@@ -87,6 +87,8 @@ class SyncRun(db.Model):
     error_code: Mapped[str | None] = mapped_column(String(20))
     error_message: Mapped[str | None] = mapped_column(Text)
     log_truncated: Mapped[int] = mapped_column(Integer, default=0)
+    # When the admins' emails about this run's end were queued: they are sent once per run.
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     @property
     def duration_seconds(self) -> float | None:

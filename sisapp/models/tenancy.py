@@ -6,7 +6,7 @@ import secrets
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Enum, ForeignKey, String
+from sqlalchemy import Boolean, Enum, ForeignKey, String, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -60,6 +60,8 @@ class AdminUser(UserMixin, db.Model):
     session_token_issued_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     device_id: Mapped[int] = mapped_column(ForeignKey("device.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Email when a sync of the device fails, is partial or blocked, and when it recovers.
+    notify_sync_results: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     device: Mapped[Device] = relationship(back_populates="admins")
 
