@@ -1,6 +1,8 @@
 """The integration list, Add New / Edit with Test Connection, and the error-code page."""
 
-from flask import redirect, render_template, url_for
+from pathlib import Path
+
+from flask import Response, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from sisapp.integrations import bp
@@ -29,11 +31,15 @@ from sisapp.services.run_views import overview
 
 @bp.record_once
 def _favicon(state) -> None:
-    """Browsers ask for /favicon.ico on their own (a CSV download, a 404): answer it."""
+    """Browsers ask for /favicon.ico on their own (a CSV download, a 404): answer it
+    with the layout's icon, read once."""
+    icon = (Path(state.app.static_folder) / "favicon.svg").read_bytes()
     state.app.add_url_rule(
         "/favicon.ico",
         "favicon",
-        lambda: redirect(url_for("static", filename="favicon.svg"), 301),
+        lambda: Response(
+            icon, mimetype="image/svg+xml", headers={"Cache-Control": "max-age=86400"}
+        ),
     )
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import and_, bindparam, func, or_, select
 
 from sisapp.extensions import db
 from sisapp.models import OneRosterIntegration, SyncLogLine, SyncRun, SyncStatus
@@ -160,20 +160,22 @@ UNMATCHED_COLUMNS = ("sis_sourced_id", "name", "role", "email", "school_name")
 
 
 def iter_unmatched_csv(integration: OneRosterIntegration) -> Iterator[str]:
-    """CSV of the unmatched users, streamed in batches."""
+    """CSV of the unmatched users in the page's order (name, then id), streamed in
+    keyset batches."""
     model = UnmatchedUser
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["SIS ID", "Name", "Role", "Email", "School"])
-    after = 0
+    after: tuple[str, int] | None = None
+    columns = [getattr(model, c) for c in UNMATCHED_COLUMNS]
     while True:
-        columns = [getattr(model, c) for c in UNMATCHED_COLUMNS]
-        batch = db.session.execute(
-            select(model.id, *columns)
-            .where(model.integration_id == integration.id, model.id > after)
-            .order_by(model.id)
-            .limit(_BATCH)
-        ).all()
+        query = select(model.id, *columns).where(model.integration_id == integration.id)
+        if after is not None:
+            name, last_id = after
+            query = query.where(
+                or_(model.name > name, and_(model.name == name, model.id > last_id))
+            )
+        batch = db.session.execute(query.order_by(model.name, model.id).limit(_BATCH)).all()
         for row in batch:
             writer.writerow([_csv_safe(value or "") for value in row[1:]])
         yield buffer.getvalue()
@@ -181,7 +183,7 @@ def iter_unmatched_csv(integration: OneRosterIntegration) -> Iterator[str]:
         buffer.truncate()
         if not batch:
             break
-        after = batch[-1][0]
+        after = (batch[-1].name, batch[-1].id)
 
 
 def _csv_safe(value) -> str:
