@@ -158,7 +158,9 @@ class Screenshots:
         self.count += 1
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{self.test_name}-{self.count:02d}-{step}.png"
-        self.page.evaluate("() => { window.__styled = new Set(document.querySelectorAll('[style]')); }")
+        self.page.evaluate(
+            "() => { window.__styled = new Set(document.querySelectorAll('[style]')); }"
+        )
         self.page.screenshot(path=str(path), full_page=True)
         # The screenshot leaves empty style="" attributes on inputs (caret hiding); htmx
         # would copy them on its next swap, which the Content-Security-Policy refuses.
