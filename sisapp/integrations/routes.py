@@ -1,8 +1,6 @@
 """The integration list, Add New / Edit with Test Connection, and the error-code page."""
 
-from pathlib import Path
-
-from flask import Response, redirect, render_template, url_for
+from flask import redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from sisapp.integrations import bp
@@ -27,20 +25,6 @@ from sisapp.services.integrations import (
     update_integration,
 )
 from sisapp.services.run_views import overview
-
-
-@bp.record_once
-def _favicon(state) -> None:
-    """Browsers ask for /favicon.ico on their own (a CSV download, a 404): answer it
-    with the layout's icon, read once."""
-    icon = (Path(state.app.static_folder) / "favicon.svg").read_bytes()
-    state.app.add_url_rule(
-        "/favicon.ico",
-        "favicon",
-        lambda: Response(
-            icon, mimetype="image/svg+xml", headers={"Cache-Control": "max-age=86400"}
-        ),
-    )
 
 
 def home():

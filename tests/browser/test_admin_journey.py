@@ -101,6 +101,8 @@ def _assert_details(status, expected: dict):
 
 
 def test_1_sign_in_and_empty_state(page, school):
+    missing = []
+    page.on("response", lambda r: r.status == 404 and missing.append(r.url))
     sign_in(page, school["admin"].email)
     empty = page.get_by_test_id("empty-state")
     expect(empty).to_be_visible()
@@ -109,6 +111,7 @@ def test_1_sign_in_and_empty_state(page, school):
     expect(page.get_by_test_id("device")).to_contain_text("Demo District")
     page.shots("empty-state")
     assert_no_axe_violations(page, "the empty SIS Integration page")
+    assert missing == []  # the favicon too
 
 
 def _csp_violations(page) -> list[str]:
