@@ -103,6 +103,8 @@ def _assert_details(status, expected: dict):
 def test_1_sign_in_and_empty_state(page, school):
     missing = []
     page.on("response", lambda r: r.status == 404 and missing.append(r.url))
+    page.goto("/auth/login")
+    assert_no_axe_violations(page, "the sign-in page")
     sign_in(page, school["admin"].email)
     empty = page.get_by_test_id("empty-state")
     expect(empty).to_be_visible()
