@@ -1,7 +1,7 @@
 // The little plain JS htmx cannot do: open <dialog>s that htmx swaps in as modals (focus in,
 // Escape out, focus back), enable "Yes, ..." once "I Understand" is ticked, move schools
-// between the Exclude Schools lists, show times in the admin's own zone, and show error
-// answers (htmx 2 does not swap 4xx/5xx) where the admin is looking.
+// between the Exclude Schools lists, say at once that PowerSchool shares no parents, and
+// show error answers (htmx 2 does not swap 4xx/5xx) where the admin is looking.
 (function () {
   "use strict";
   document.documentElement.classList.add("js");
@@ -21,13 +21,18 @@
     });
   }
 
-  function localiseTimes(root) {
-    each(root, "time[data-localise]", function (el) {
-      var when = new Date(el.getAttribute("datetime"));
-      if (isNaN(when)) { return; }
-      el.textContent = when.toLocaleString(undefined, {
-        weekday: "short", day: "numeric", month: "short", hour: "numeric", minute: "2-digit", timeZoneName: "short"
-      });
+  // PowerSchool shares no parents over OneRoster: say so as soon as it is chosen and take
+  // the option away (the server refuses it too, for a page without JavaScript).
+  function syncParentRule(root) {
+    each(root, "select#sis_vendor", function (vendor) {
+      var form = vendor.form;
+      var box = form && form.querySelector("#sync_parents");
+      var hint = form && form.querySelector("#sync_parents-hint");
+      if (!box || !hint) { return; }
+      var powerschool = vendor.value === "powerschool";
+      if (powerschool) { box.checked = false; }
+      box.disabled = powerschool;
+      hint.hidden = !powerschool;
     });
   }
 
@@ -39,8 +44,8 @@
   }
 
   function enhance(root) {
-    localiseTimes(root);
     syncConfirmButtons(root);
+    syncParentRule(root);
   }
 
   document.addEventListener("DOMContentLoaded", function () { enhance(document); });
@@ -72,6 +77,7 @@
   document.addEventListener("change", function (event) {
     var box = event.target;
     if (box.matches("input[data-enables]")) { syncConfirmButtons(box.closest("form")); return; }
+    if (box.matches("select#sis_vendor")) { syncParentRule(box.closest("form")); return; }
     if (!box.matches(".schools input[type=checkbox]")) { return; }
     var to = document.querySelector('.schools[data-checked="' + box.checked + '"]');
     var item = box.closest("li");

@@ -145,7 +145,7 @@ def _print_instructions(server, district, opts) -> None:
         "  (OAuth 1.0a HMAC-SHA256 with the same id and secret works too)",
         "",
         f"Directory written to {opts['directory_out']}; import it with:",
-        f'  flask --app app directory import {opts["directory_out"]} --device "Demo School"',
+        f'  .venv/bin/flask --app app directory import {opts["directory_out"]} --device "Demo School"',
         f"Expected Sync Details for every option set: {opts['expected_out']}",
         f"  default options: {counts}",
         "",

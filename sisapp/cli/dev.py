@@ -40,11 +40,17 @@ def start_embedded_redis(instance_path: str, port: int):
 
 
 def ensure_demo_account() -> str | None:
-    """Create the demo device and admin when no admin exists yet; return the message."""
-    if db.session.scalar(select(func.count()).select_from(AdminUser)):
+    """Create the demo device and admin when no admin exists yet; return the sign-in line.
+
+    Repeated on every start while the demo admin still has the demo password, so a
+    second `dev` run does not leave the newcomer guessing how to sign in.
+    """
+    if not db.session.scalar(select(func.count()).select_from(AdminUser)):
+        device = add_device(DEMO_DEVICE, "us_nz")
+        add_admin(DEMO_EMAIL, DEMO_PASSWORD, device)
+    demo = db.session.scalar(select(AdminUser).where(AdminUser.email == DEMO_EMAIL))
+    if demo is None or not demo.check_password(DEMO_PASSWORD):
         return None
-    device = add_device(DEMO_DEVICE, "us_nz")
-    add_admin(DEMO_EMAIL, DEMO_PASSWORD, device)
     return f"Demo sign-in: {DEMO_EMAIL} / {DEMO_PASSWORD}"
 
 

@@ -7,14 +7,18 @@ from sisapp.services.directory import (
     classes_per_user,
     count_classrooms,
     count_directory,
+    count_parents,
+    integration_names,
     members_per_classroom,
+    parents_for,
     search_classrooms,
     search_directory,
+    search_parents,
 )
 
 
-def _render_page(template: str, search, counts_for, counts_name: str):
-    """A searchable, paged list of the device's users or classrooms, with both totals."""
+def _render_page(template: str, search, counts_for, counts_name: str, **extra):
+    """A searchable, paged list of the device's users, classrooms or parents, with totals."""
     device_id = current_user.device_id
     query = request.args.get("q", "")[:100]
     page = db.paginate(
@@ -23,13 +27,17 @@ def _render_page(template: str, search, counts_for, counts_name: str):
         max_per_page=200,
         error_out=False,
     )
+    # Parents page by group id (an int); users and classrooms by row.
+    ids = [getattr(item, "id", item) for item in page.items]
     return render_template(
         template,
         page=page,
         query=query,
         total=count_directory(device_id),
         classrooms_total=count_classrooms(device_id),
-        **{counts_name: counts_for([item.id for item in page.items])},
+        parents_total=count_parents(device_id),
+        **{counts_name: counts_for(ids)},
+        **extra,
     )
 
 
@@ -45,5 +53,16 @@ def index():
 def classrooms():
     """The device's classrooms with member counts (they outlive a deleted integration)."""
     return _render_page(
-        "directory/classrooms.html", search_classrooms, members_per_classroom, "members"
+        "directory/classrooms.html",
+        search_classrooms,
+        members_per_classroom,
+        "members",
+        integration_names=integration_names(current_user.device_id),
     )
+
+
+@bp.get("/parents")
+@login_required
+def parents():
+    """Parents, guardians and relatives synced from the SIS, with their linked students."""
+    return _render_page("directory/parents.html", search_parents, parents_for, "parents")

@@ -6,10 +6,18 @@ Its errors are put back on these fields by name.
 """
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, PasswordField, SelectField, SelectMultipleField, StringField
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired
 
+from sisapp.keys import SecretBox, SecretUnreadable
 from sisapp.models import RelationshipType, SisVendor
 from sisapp.services.integrations import IntegrationData
 
@@ -44,6 +52,9 @@ class IntegrationForm(ServiceForm):
     token_url = StringField("OAuth2 Token URL (optional)", filters=[_strip])
     client_id = StringField("Client ID", filters=[_strip])
     client_secret = PasswordField("Client Secret")
+    # The secret the admin typed, encrypted, so a dialog that comes back with a field
+    # error keeps it without the plaintext ever reaching the page (``keep_secret``).
+    kept_secret = HiddenField()
     sync_classes = BooleanField("Sync Classroom Data", default=True)
     respect_enrolment_date = BooleanField("Respect Enrolment Date")
     respect_academic_sessions = BooleanField("Respect Academic Sessions")
@@ -54,6 +65,8 @@ class IntegrationForm(ServiceForm):
         + [SelectChoice(r.value, r.label) for r in RelationshipType],
         default="",
     )
+    # Only asked when another integration of the device reads the same endpoint.
+    same_endpoint_ok = BooleanField("Add it anyway: I want both integrations")
 
     HELP = {
         "sis_vendor": "The product your school runs. Choose Other for any OneRoster 1.1 or 1.2 server.",
@@ -68,9 +81,39 @@ class IntegrationForm(ServiceForm):
         "sync_parents": "Also import parents, guardians or relatives linked to students in the SIS.",
         "relationship_type": "Which kind of linked adult to import as a parent.",
     }
+    KEPT_SECRET_HELP = (
+        "The secret you typed is kept (not shown again). Type it again only to change it."
+    )
     EDIT_SECRET_HELP = (
         "Leave blank to keep the stored secret. It is stored encrypted and never shown."
     )
+
+    KEPT_PREFIX = "kept:"  # a stored secret's token never passes for a kept one
+
+    def restore_secret(self, box: SecretBox) -> None:
+        """A blank secret field with a kept secret: use what the admin typed before."""
+        if self.client_secret.data or not self.kept_secret.data:
+            return
+        try:
+            plain = box.decrypt(self.kept_secret.data)
+        except SecretUnreadable:
+            plain = ""
+        if plain.startswith(self.KEPT_PREFIX):
+            self.client_secret.data = plain[len(self.KEPT_PREFIX) :]
+
+    def keep_secret(self, box: SecretBox) -> bool:
+        """Before re-rendering: carry the typed secret encrypted; True when one is kept."""
+        if self.client_secret.data:
+            self.kept_secret.data = box.encrypt(self.KEPT_PREFIX + self.client_secret.data)
+        else:
+            self.kept_secret.data = ""
+        return bool(self.kept_secret.data)
+
+    def put_errors(self, errors: dict[str, str]) -> None:
+        """PowerSchool refuses parents whatever the relationship type: one error, not two."""
+        if "sync_parents" in errors:
+            errors = {k: v for k, v in errors.items() if k != "relationship_type"}
+        super().put_errors(errors)
 
     def to_data(self) -> IntegrationData:
         return IntegrationData(

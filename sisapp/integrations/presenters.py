@@ -4,6 +4,7 @@ Each function takes what a service returned and gives the labels, classes and er
 advice a partial prints as they are; registered as template globals in sisapp.templating.
 """
 
+import math
 from dataclasses import dataclass
 
 from sisapp.models import SyncRun, SyncStatus
@@ -55,6 +56,27 @@ def run_status(run: SyncRun | None) -> RunStatusView | None:
         error=code_info(run.error_code),
         show_action=status is SyncStatus.FAILED,
     )
+
+
+def time_left(run: SyncRun, basis) -> str:
+    """ "about 12 min left, based on the last sync", from the share of the last run's
+    records read so far (or the progress steps); empty without a basis."""
+    if basis is None or not basis.seconds or not run.started_at:
+        return ""
+    if basis.records and run.records_read:
+        share = run.records_read / basis.records
+    elif run.progress_total:
+        share = run.progress_done / run.progress_total
+    else:
+        share = (run.duration_seconds or 0) / basis.seconds
+    left = basis.seconds * (1 - min(share, 0.99))
+    if left < 60:
+        return "less than a minute left, based on the last sync"
+    minutes = math.ceil(left / 60)
+    if minutes < 60:
+        return f"about {minutes} min left, based on the last sync"
+    hours, minutes = divmod(minutes, 60)
+    return f"about {hours} h {minutes} min left, based on the last sync"
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,19 @@ def _run_or_404(integration_id: int, run_id: int):
     return run
 
 
-def _status(integration_id: int, run, notice: str | None = None):
+def _status(integration_id: int, run, notice: str | None = None, basis=None):
+    """The fragment; an ended run also re-decides the "Settings changed" banner (a
+    successful sync clears it without a reload), the polls of a running one do not."""
+    changed = False
+    if run is not None and not run.status.is_active:
+        changed = run_views.settings_changed(integration_or_404(integration_id), run)
     return render_template(
-        "integrations/_status.html", integration_id=integration_id, run=run, notice=notice
+        "integrations/_status.html",
+        integration_id=integration_id,
+        run=run,
+        notice=notice,
+        settings_changed=changed,
+        basis=basis,
     )
 
 
@@ -34,14 +44,16 @@ def sync(integration_id: int):
     if not is_htmx():
         flash(notice or f"Sync of “{integration.name}” was queued.", "info")
         return redirect(_url_for("integrations.index"))
-    return _status(integration.id, run, notice)
+    return _status(integration.id, run, notice, run_views.previous_basis(run))
 
 
 @bp.get("/<int:integration_id>/runs/<int:run_id>/status")
 @login_required
 def status(integration_id: int, run_id: int):
-    """The polled fragment: one small query, never a SIS call."""
-    return _status(integration_id, _run_or_404(integration_id, run_id))
+    """The polled fragment: one small query, never a SIS call (the estimate's basis
+    comes back in the URL the first fragment rendered)."""
+    basis = run_views.RunBasis.from_param(request.args.get("basis"))
+    return _status(integration_id, _run_or_404(integration_id, run_id), basis=basis)
 
 
 @bp.post("/<int:integration_id>/runs/<int:run_id>/cancel")
@@ -53,7 +65,10 @@ def cancel(integration_id: int, run_id: int):
     if not is_htmx():
         flash("Cancelling the sync.", "info")
         return redirect(_url_for("integrations.index"))
-    return _status(integration_id, run_views.run_of(current_user.device_id, integration_id, run_id))
+    run = run_views.run_of(current_user.device_id, integration_id, run_id)
+    return _status(
+        integration_id, run, basis=run_views.RunBasis.from_param(request.args.get("basis"))
+    )
 
 
 def _chosen_run(integration_id: int, runs: list):

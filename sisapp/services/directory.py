@@ -21,6 +21,9 @@ from sisapp.models import (
     ClassroomMember,
     Device,
     DirectoryUser,
+    OneRosterIntegration,
+    ParentContact,
+    RelationshipType,
     UserKind,
     normalise_email,
 )
@@ -247,7 +250,101 @@ def members_per_classroom(classroom_ids: list[int]) -> dict[int, dict[str, int]]
     return counts
 
 
+def integration_names(device_id: int) -> dict[int, str]:
+    """{integration id: name}: the Source column names the integration."""
+    stmt = select(OneRosterIntegration.id, OneRosterIntegration.name).where(
+        OneRosterIntegration.device_id == device_id
+    )
+    return dict(db.session.execute(stmt).all())
+
+
 def count_classrooms(device_id: int) -> int:
     return db.session.scalar(
         select(func.count()).select_from(Classroom).where(Classroom.device_id == device_id)
     )
+
+
+# -- parents --------------------------------------------------------------------------
+# A parent is one SIS person (integration, sis_parent_id); the table holds one row per
+# parent and linked student, so pages are built from groups.
+
+
+def search_parents(device_id: int, query: str = ""):
+    """One id (the group's first row) per parent of the device, by name, for paging."""
+    pc = ParentContact
+    stmt = select(func.min(pc.id)).where(pc.device_id == device_id)
+    query = (query or "").strip()
+    if query:
+        pattern = _like(query)
+        full_name = func.lower(
+            func.coalesce(pc.given_name, "") + " " + func.coalesce(pc.family_name, "")
+        )
+        stmt = stmt.where(
+            or_(
+                full_name.like(pattern, escape="\\"),
+                func.lower(pc.email).like(pattern, escape="\\"),
+            )
+        )
+    return stmt.group_by(pc.integration_id, pc.sis_parent_id).order_by(
+        func.min(pc.family_name), func.min(pc.given_name), func.min(pc.id)
+    )
+
+
+@dataclass
+class ParentRow:
+    name: str
+    email: str
+    phone: str | None
+    relationship: str
+    source: str
+    students: list[str] = field(default_factory=list)
+
+
+def parents_for(contact_ids: list[int]) -> dict[int, ParentRow]:
+    """{first row id: the parent with their linked students and source} for a page."""
+    if not contact_ids:
+        return {}
+    pc = ParentContact
+    heads = db.session.scalars(select(pc).where(pc.id.in_(contact_ids))).all()
+    device_id = heads[0].device_id
+    names = dict(
+        db.session.execute(
+            select(OneRosterIntegration.id, OneRosterIntegration.name).where(
+                OneRosterIntegration.device_id == device_id
+            )
+        ).all()
+    )
+    rows = {}
+    for head in heads:
+        relation = head.relationship
+        if relation in {r.value for r in RelationshipType}:
+            relation = RelationshipType(relation).label
+        rows[(head.integration_id, head.sis_parent_id)] = (
+            head.id,
+            ParentRow(
+                name=" ".join(p for p in (head.given_name, head.family_name) if p) or head.email,
+                email=head.email,
+                phone=head.phone,
+                relationship=relation,
+                source=names.get(head.integration_id, "Deleted integration (kept)"),
+            ),
+        )
+    students = db.session.execute(
+        select(
+            pc.integration_id, pc.sis_parent_id, DirectoryUser.given_name, DirectoryUser.family_name
+        )
+        .join(DirectoryUser, DirectoryUser.id == pc.student_user_id)
+        .where(pc.device_id == device_id, pc.sis_parent_id.in_([h.sis_parent_id for h in heads]))
+        .order_by(DirectoryUser.family_name, DirectoryUser.given_name)
+    )
+    for integration_id, parent_id, given, family in students:
+        found = rows.get((integration_id, parent_id))
+        if found:
+            found[1].students.append(f"{given} {family}".strip())
+    return dict(rows.values())
+
+
+def count_parents(device_id: int) -> int:
+    pc = ParentContact
+    groups = select(pc.integration_id, pc.sis_parent_id).where(pc.device_id == device_id).distinct()
+    return db.session.scalar(select(func.count()).select_from(groups.subquery())) or 0

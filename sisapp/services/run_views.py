@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import and_, bindparam, func, or_, select
 
 from sisapp.extensions import db
-from sisapp.models import OneRosterIntegration, SyncLogLine, SyncRun
+from sisapp.models import OneRosterIntegration, SyncLogLine, SyncRun, SyncStatus
 from sisapp.models.roster import UnmatchedUser
 from sisapp.services.integrations import list_integrations
 from sisapp.services.sync_runs import next_scheduled_sync
@@ -53,6 +53,47 @@ def latest_runs(integrations: list[OneRosterIntegration]) -> dict[int, SyncRun]:
     ).scalar_subquery()
     runs = db.session.scalars(select(SyncRun).where(SyncRun.id.in_(newest)))
     return {run.integration_id: run for run in runs}
+
+
+@dataclass(frozen=True)
+class RunBasis:
+    """What the last succeeded run of the same kind took: the basis of a time estimate."""
+
+    seconds: float
+    records: int
+
+    def to_param(self) -> str:
+        """Carried in the polling URL, so a poll costs no query for it."""
+        return f"{int(self.seconds)}:{self.records}"
+
+    @classmethod
+    def from_param(cls, text: str | None) -> "RunBasis | None":
+        try:
+            seconds, records = (int(part) for part in (text or "").split(":"))
+        except ValueError:
+            return None
+        return cls(seconds, records) if seconds > 0 and records >= 0 else None
+
+
+def previous_basis(run: SyncRun) -> RunBasis | None:
+    """The newest succeeded run of the run's integration (full or delta alike), if any."""
+    previous = db.session.execute(
+        select(SyncRun.started_at, SyncRun.finished_at, SyncRun.records_read)
+        .where(
+            SyncRun.integration_id == run.integration_id,
+            SyncRun.id < run.id,
+            SyncRun.full == run.full,
+            SyncRun.status == SyncStatus.SUCCEEDED,
+            SyncRun.started_at.is_not(None),
+            SyncRun.finished_at.is_not(None),
+        )
+        .order_by(SyncRun.id.desc())
+        .limit(1)
+    ).first()
+    if previous is None:
+        return None
+    started, finished, records = previous
+    return RunBasis((finished - started).total_seconds(), records or 0)
 
 
 @dataclass
@@ -119,20 +160,22 @@ UNMATCHED_COLUMNS = ("sis_sourced_id", "name", "role", "email", "school_name")
 
 
 def iter_unmatched_csv(integration: OneRosterIntegration) -> Iterator[str]:
-    """CSV of the unmatched users, streamed in batches."""
+    """CSV of the unmatched users in the page's order (name, then id), streamed in
+    keyset batches."""
     model = UnmatchedUser
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["SIS ID", "Name", "Role", "Email", "School"])
-    after = 0
+    after: tuple[str, int] | None = None
+    columns = [getattr(model, c) for c in UNMATCHED_COLUMNS]
     while True:
-        columns = [getattr(model, c) for c in UNMATCHED_COLUMNS]
-        batch = db.session.execute(
-            select(model.id, *columns)
-            .where(model.integration_id == integration.id, model.id > after)
-            .order_by(model.id)
-            .limit(_BATCH)
-        ).all()
+        query = select(model.id, *columns).where(model.integration_id == integration.id)
+        if after is not None:
+            name, last_id = after
+            query = query.where(
+                or_(model.name > name, and_(model.name == name, model.id > last_id))
+            )
+        batch = db.session.execute(query.order_by(model.name, model.id).limit(_BATCH)).all()
         for row in batch:
             writer.writerow([_csv_safe(value or "") for value in row[1:]])
         yield buffer.getvalue()
@@ -140,7 +183,7 @@ def iter_unmatched_csv(integration: OneRosterIntegration) -> Iterator[str]:
         buffer.truncate()
         if not batch:
             break
-        after = batch[-1][0]
+        after = (batch[-1].name, batch[-1].id)
 
 
 def _csv_safe(value) -> str:
@@ -149,11 +192,33 @@ def _csv_safe(value) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+def settings_changed(integration: OneRosterIntegration, run: SyncRun | None) -> bool:
+    """ "Settings changed since the last sync": only once a sync was asked for, and only
+    for changes made after it (a never-synced integration has nothing to compare with)."""
+    if run is None or not integration.needs_sync:
+        return False
+    return integration.updated_at > run.queued_at
+
+
 @dataclass
 class IntegrationRow:
     integration: OneRosterIntegration
     run: SyncRun | None
     next_sync: datetime | None
+
+    @property
+    def basis(self) -> RunBasis | None:
+        """The time estimate's basis, for a running run only."""
+        if self.run is None or not self.run.status.is_active:
+            return None
+        return previous_basis(self.run)
+
+    @property
+    def settings_changed(self) -> bool:
+        """The banner is not shown while a sync runs (its end re-decides it)."""
+        if self.run is not None and self.run.status.is_active:
+            return False
+        return settings_changed(self.integration, self.run)
 
 
 def overview(device_id: int) -> list[IntegrationRow]:

@@ -13,9 +13,13 @@ from playwright.sync_api import expect
 
 from sisapp.extensions import db
 from sisapp.keys import SecretBox
-from sisapp.models import OneRosterIntegration
+from sisapp.models import OneRosterIntegration, SyncLogLine, SyncStatus
 from sisapp.services.integrations import IntegrationData, create_integration
-from tests.helpers.browser import sign_in
+from tests.helpers.browser import (
+    assert_no_axe_violations,
+    assert_no_horizontal_overflow,
+    sign_in,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -97,6 +101,10 @@ def _assert_details(status, expected: dict):
 
 
 def test_1_sign_in_and_empty_state(page, school):
+    missing = []
+    page.on("response", lambda r: r.status == 404 and missing.append(r.url))
+    page.goto("/auth/login")
+    assert_no_axe_violations(page, "the sign-in page")
     sign_in(page, school["admin"].email)
     empty = page.get_by_test_id("empty-state")
     expect(empty).to_be_visible()
@@ -104,6 +112,8 @@ def test_1_sign_in_and_empty_state(page, school):
     expect(empty).to_contain_text("client")
     expect(page.get_by_test_id("device")).to_contain_text("Demo District")
     page.shots("empty-state")
+    assert_no_axe_violations(page, "the empty SIS Integration page")
+    assert missing == []  # the favicon too
 
 
 def _csp_violations(page) -> list[str]:
@@ -120,6 +130,8 @@ def test_2_add_new_with_test_connection(page, school, demo_sis, app):
     page.get_by_test_id("choose-oneroster").click()
     dialog = page.locator("#dialog-integration")
     expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("link", name="Close")).to_be_visible()
+    assert_no_axe_violations(page, "the empty Add OneRoster Sync dialog")
     dialog.get_by_label("Name").fill("Demo District SIS")
     dialog.get_by_label("Endpoint URL").fill(demo_sis.root_url)
     dialog.get_by_label("OAuth2 Token URL (optional)").fill(demo_sis.token_url)
@@ -127,41 +139,80 @@ def test_2_add_new_with_test_connection(page, school, demo_sis, app):
     dialog.get_by_label("Client Secret").fill("not-the-secret")
     dialog.get_by_test_id("test-connection").click()
     expect(dialog.get_by_test_id("test-error-code")).to_have_text("OR120")
+    expect(dialog.get_by_test_id("test-error-action")).to_be_visible()
+    expect(dialog.get_by_test_id("test-error-message")).to_be_hidden()  # behind "Details"
+    dialog.locator(".error-details summary").click()
+    expect(dialog.get_by_test_id("test-error-message")).to_be_visible()
     page.shots("test-connection-bad-credentials")
+    assert_no_axe_violations(page, "a failed Test Connection")
     dialog.get_by_label("Client Secret").fill(demo_sis.client_secret)
     dialog.get_by_test_id("test-connection").click()
     expect(dialog.get_by_test_id("test-ok")).to_be_visible()
     expect(dialog.get_by_test_id("test-schools")).to_have_text(str(len(demo_sis.district.schools)))
     expect(dialog.get_by_test_id("test-version")).to_contain_text("v1p")
     page.shots("test-connection-ok")
+    assert_no_axe_violations(page, "a successful Test Connection")
     dialog.get_by_test_id("integration-submit").click()
     row = page.get_by_test_id("integration-row")
     expect(row).to_have_count(1)
     expect(row.get_by_test_id("integration-name")).to_have_text("Demo District SIS")
     assert demo_sis.client_secret not in page.content()
+    expect(row.get_by_test_id("needs-sync")).to_have_count(0)  # never synced: no banner
     page.shots("integration-listed")
+    assert_no_axe_violations(page, "the list with a new integration")
     assert violations == []
 
 
-def test_3_invalid_inputs_show_field_errors_and_save_nothing(page, school, app):
+def test_3_invalid_inputs_keep_the_secret_and_enter_submits(page, school, demo_sis, app):
+    violations = _csp_violations(page)
     sign_in(page, school["admin"].email)
     page.get_by_test_id("add-new").click()
     page.get_by_test_id("choose-oneroster").click()
     dialog = page.locator("#dialog-integration")
-    dialog.get_by_label("Which SIS would you like to integrate?").select_option(label="PowerSchool")
-    dialog.get_by_label("Endpoint URL").fill("not a url")
-    dialog.get_by_label("Client ID").fill("abc")
-    dialog.get_by_label("Client Secret").fill("secret")
+    # PowerSchool shares no parents: said as soon as both are chosen, before Submit.
     dialog.get_by_label("Sync Parent Data").check()
     dialog.get_by_label("Relationship Type").select_option("parent")
+    hint = dialog.get_by_test_id("sync_parents-hint")
+    expect(hint).to_be_hidden()
+    dialog.get_by_label("Which SIS would you like to integrate?").select_option(label="PowerSchool")
+    expect(hint).to_be_visible()
+    expect(hint).to_contain_text("Syncing Parent Data from PowerSchool is unavailable")
+    expect(dialog.get_by_label("Sync Parent Data")).to_be_disabled()
+    expect(dialog.get_by_label("Sync Parent Data")).not_to_be_checked()
+    page.shots("powerschool-parents-hint")
+    assert_no_axe_violations(page, "the PowerSchool parent hint")
+    dialog.get_by_label("Endpoint URL").fill("not a url")
+    dialog.get_by_label("Client ID").fill(demo_sis.client_id)
+    dialog.get_by_label("Client Secret").fill(demo_sis.client_secret)
     dialog.get_by_test_id("integration-submit").click()
     dialog = page.locator("#dialog-integration")
     expect(dialog).to_contain_text("Give the integration a name.")
     expect(dialog).to_contain_text("The endpoint URL must be a full URL")
-    expect(dialog).to_contain_text("Syncing Parent Data from PowerSchool is unavailable")
+    expect(dialog.locator("p.error")).to_have_count(2)  # one per field, no parent error
+    name = dialog.get_by_label("Name")
+    expect(name).to_have_attribute("aria-invalid", "true")
+    expect(name).to_have_attribute("aria-describedby", re.compile(r"\bname-error\b"))
+    expect(name).to_be_focused()
+    # The secret the admin typed is kept (encrypted), never written into the page.
+    secret = dialog.get_by_label("Client Secret")
+    expect(secret).to_have_attribute("placeholder", re.compile("Kept"))
+    assert demo_sis.client_secret not in page.content()
     page.shots("field-errors")
+    assert_no_axe_violations(page, "the dialog with field errors")
     db.session.expire_all()
     assert db.session.query(OneRosterIntegration).count() == 0
+    dialog.get_by_label("Endpoint URL").fill(demo_sis.root_url)
+    dialog.get_by_label("OAuth2 Token URL (optional)").fill(demo_sis.token_url)
+    name.fill("Typed Once")
+    name.press("Enter")  # Enter submits the dialog, not Test Connection
+    row = page.get_by_test_id("integration-row")
+    expect(row.get_by_test_id("integration-name")).to_have_text("Typed Once")
+    expect(page.get_by_test_id("test-result")).to_have_count(0)
+    db.session.expire_all()
+    saved = db.session.query(OneRosterIntegration).one()
+    box = SecretBox(app.config["ENCRYPTION_KEY"])
+    assert box.decrypt(saved.client_secret_encrypted) == demo_sis.client_secret
+    assert violations == []
 
 
 def test_4_sync_shows_live_progress_and_expected_details(page, school, demo_sis, app):
@@ -171,8 +222,12 @@ def test_4_sync_shows_live_progress_and_expected_details(page, school, demo_sis,
     sign_in(page, school["admin"].email)
     page.locator(f"#integration-{integration.id}").get_by_test_id("sync").click()
     status = page.locator(f"#run-status-{integration.id}")
+    live = page.locator(f"#integration-{integration.id} [aria-live=polite]")
+    expect(live).to_have_count(1)
+    expect(live.locator(f"#run-status-{integration.id}")).to_have_count(1)
     expect(status).to_have_attribute("data-status", re.compile("queued|running"))
     expect(status).to_have_attribute("data-status", "running", timeout=30_000)
+    assert_no_axe_violations(page, "a running sync")
     seen = set()
     for _ in range(60):
         if status.get_attribute("data-status") != "running":
@@ -188,6 +243,7 @@ def test_4_sync_shows_live_progress_and_expected_details(page, school, demo_sis,
     expect(status).to_have_attribute("data-status", "succeeded", timeout=60_000)
     _assert_details(status, _expected(demo_sis))
     page.shots("sync-details")
+    assert_no_axe_violations(page, "Sync Details")
     assert violations == []
 
 
@@ -201,12 +257,15 @@ def test_5_view_log_and_unmatched_users(page, school, demo_sis, app):
     log = page.locator("#dialog-log")
     expect(log).to_be_visible()
     expect(log.get_by_test_id("log-lines")).to_contain_text("users")
+    expect(log.locator("ol.log time").first).to_have_text(re.compile(r"^\d\d:\d\d:\d\d C[SD]T$"))
     page.shots("view-log")
+    assert_no_axe_violations(page, "View Log")
     page.keyboard.press("Escape")
     status.get_by_test_id("unmatched-link").click()
     expect(page.get_by_test_id("unmatched-total")).to_have_text(str(expected["unmatched_users"]))
     expect(page.get_by_test_id("unmatched-hint")).to_contain_text("email")
     page.shots("unmatched-users")
+    assert_no_axe_violations(page, "Unmatched Users")
     with page.expect_download() as download_info:
         page.get_by_test_id("unmatched-csv").click()
     csv_text = Path(download_info.value.path()).read_text(encoding="utf-8")
@@ -225,6 +284,7 @@ def test_6_exclude_a_school_and_sync_again(page, school, demo_sis, app):
         demo_sis.district.schools[0]["name"]
     )
     page.shots("exclude-school")
+    assert_no_axe_violations(page, "Exclude Schools")
     dialog.get_by_test_id("exclude-submit").click()
     status = _sync_and_wait(page, integration.id)
     expected = _expected(demo_sis, excluded_schools=(excluded,))
@@ -242,9 +302,11 @@ def test_7_reset_edit_delete(page, school, demo_sis, app):
     row.get_by_test_id("reset").click()
     dialog = page.locator("#dialog-reset")
     expect(dialog.get_by_test_id("confirm-yes")).to_be_disabled()
+    expect(dialog.get_by_test_id("confirm-yes")).to_have_text("Yes, Reset")
     dialog.get_by_label("I Understand").check()
     expect(dialog.get_by_test_id("confirm-yes")).to_be_enabled()
     page.shots("reset-confirm")
+    assert_no_axe_violations(page, "the Reset confirmation")
     dialog.get_by_test_id("confirm-yes").click()
     expect(page.locator("#dialog-reset")).to_have_count(0)
     db.session.expire_all()
@@ -260,10 +322,15 @@ def test_7_reset_edit_delete(page, school, demo_sis, app):
     expect(row.get_by_test_id("integration-name")).to_have_text("Renamed SIS")
     expect(row.get_by_test_id("needs-sync")).to_be_visible()
     page.shots("edited-needs-sync")
+    # The successful sync takes the banner away, without a reload.
+    _sync_and_wait(page, integration.id)
+    expect(row.get_by_test_id("needs-sync")).to_have_count(0)
 
     row.get_by_test_id("delete").click()
     dialog = page.locator("#dialog-delete")
     expect(dialog.get_by_test_id("confirm-yes")).to_be_disabled()
+    expect(dialog.get_by_test_id("confirm-yes")).to_have_text("Yes, Delete")
+    assert_no_axe_violations(page, "the Delete confirmation")
     dialog.get_by_label("I Understand").check()
     dialog.get_by_test_id("confirm-yes").click()
     expect(page.get_by_test_id("integration-row")).to_have_count(0)
@@ -276,6 +343,7 @@ def test_7_reset_edit_delete(page, school, demo_sis, app):
         str(expected["imported_classes"])
     )
     page.shots("directory-after-delete")
+    assert_no_axe_violations(page, "the Directory")
 
 
 def test_8_failing_and_partial_syncs(page, school, demo_sis, app):
@@ -286,7 +354,11 @@ def test_8_failing_and_partial_syncs(page, school, demo_sis, app):
     expect(status).to_have_attribute("data-status", "failed")
     expect(status.get_by_test_id("error-code")).to_have_text(re.compile(r"OR1\d\d"))
     expect(status.get_by_test_id("error-action")).to_be_visible()
+    expect(status.get_by_test_id("error-message")).to_be_hidden()  # the raw text: "Details"
+    status.locator(".error-details summary").click()
+    expect(status.get_by_test_id("error-message")).to_be_visible()
     page.shots("failed-sync")
+    assert_no_axe_violations(page, "a failed sync")
     demo_sis.faults.error_rate = 0.0
     broken = demo_sis.district.schools[1]
     demo_sis.faults.broken_school = broken["sourcedId"]
@@ -294,16 +366,96 @@ def test_8_failing_and_partial_syncs(page, school, demo_sis, app):
     expect(status).to_have_attribute("data-status", "partial")
     expect(status.get_by_test_id("error-message")).to_contain_text(broken["name"])
     page.shots("partial-sync")
+    assert_no_axe_violations(page, "a partly failed sync")
 
 
 def test_9_cancel_a_long_sync(page, school, demo_sis, app):
     integration = _integration(app, school, demo_sis)
-    demo_sis.faults.latency_ms = 400
     sign_in(page, school["admin"].email)
+    demo_sis.faults.latency_ms = 50
+    _sync_and_wait(page, integration.id)  # the basis of the estimate
+    page.get_by_test_id("reset").click()  # full again, like the first one
+    page.locator("#dialog-reset").get_by_label("I Understand").check()
+    page.locator("#dialog-reset").get_by_test_id("confirm-yes").click()
+    expect(page.locator("#dialog-reset")).to_have_count(0)
+    demo_sis.faults.latency_ms = 400
     page.locator(f"#integration-{integration.id}").get_by_test_id("sync").click()
     status = page.locator(f"#run-status-{integration.id}")
     expect(status).to_have_attribute("data-status", "running", timeout=30_000)
+    expect(status.get_by_test_id("time-left")).to_contain_text(
+        "left, based on the last sync", timeout=30_000
+    )
     page.shots("long-sync-running")
     status.get_by_test_id("cancel-sync").click()
     expect(status).to_have_attribute("data-status", "cancelled", timeout=60_000)
     page.shots("cancelled")
+
+
+def test_10_parents_tab_lists_the_districts_parents(page, school, demo_sis, app):
+    integration = _integration(app, school, demo_sis, sync_parents=True, relationship_type="parent")
+    sign_in(page, school["admin"].email)
+    _sync_and_wait(page, integration.id)
+    expected = _expected(demo_sis, parents="parent")
+    assert expected["parents"] > 0
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Directory").click()
+    assert_no_axe_violations(page, "Directory users")
+    page.get_by_test_id("directory-classrooms").click()
+    expect(page.get_by_test_id("classroom-source").first).to_have_text("Demo District SIS")
+    assert_no_axe_violations(page, "Directory classrooms")
+    page.get_by_test_id("directory-parents").click()
+    expect(page.get_by_test_id("directory-parents")).to_contain_text(f"({expected['parents']})")
+    expect(page.get_by_test_id("parent-count")).to_contain_text(f"of {expected['parents']}")
+    first = page.get_by_test_id("parent-row").first
+    expect(first).to_contain_text("Parent")
+    expect(first).to_contain_text("Demo District SIS")
+    expect(first.get_by_test_id("parent-students")).not_to_be_empty()
+    page.shots("directory-parents")
+    assert_no_axe_violations(page, "Directory parents")
+    name = first.locator("td").first.inner_text().split()[0]
+    page.get_by_label("Search parents by name or email").fill(name)
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_test_id("parent-row").first).to_contain_text(name)
+
+
+LONG_NAME = "N" * 120
+LONG_ERROR = "HTTPConnectionPool(host='" + "sis-" * 60 + "example.org', port=80)"
+
+
+@pytest.mark.parametrize("width", [390, 320])
+def test_11_nothing_overflows_on_a_phone(page, school, demo_sis, app, width):
+    from tests.factories import make_run
+
+    integration = _integration(app, school, demo_sis, name=LONG_NAME)
+    run = make_run(
+        integration, status=SyncStatus.FAILED, error_code="OR110", error_message=LONG_ERROR
+    )
+    db.session.add(SyncLogLine(run_id=run.id, level="error", message=LONG_ERROR))
+    db.session.commit()
+    page.set_viewport_size({"width": width, "height": 800})
+    sign_in(page, school["admin"].email)
+    row = page.locator(f"#integration-{integration.id}")
+    row.locator(".error-details summary").click()
+    expect(row.get_by_test_id("error-message")).to_be_visible()
+    assert_no_horizontal_overflow(page, "the list")
+    for button, dialog_id in (
+        ("edit", "#dialog-integration"),
+        ("view-log", "#dialog-log"),
+        ("exclude-schools", "#dialog-exclude"),
+        ("reset", "#dialog-reset"),
+    ):
+        row.get_by_test_id(button).click()
+        expect(page.locator(dialog_id)).to_be_visible()
+        assert_no_horizontal_overflow(page, dialog_id)
+        box = page.locator(dialog_id).bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= width, (dialog_id, box)
+        if width == 390:
+            page.shots(f"phone-{button}")
+        page.keyboard.press("Escape")
+        expect(page.locator(dialog_id)).to_have_count(0)
+    if width == 390:
+        page.shots("phone-list")
+        assert_no_axe_violations(page, "the list on a phone")
+    page.goto("/sis-integration/error-codes")
+    assert_no_horizontal_overflow(page, "the error codes")
+    if width == 390:
+        assert_no_axe_violations(page, "the error codes page")

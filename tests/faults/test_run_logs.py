@@ -2,7 +2,7 @@
 
 import json
 
-from tests.jobs.conftest import finish
+from tests.helpers.processes import finish
 
 
 def test_a_cli_sync_writes_json_lines_tagged_with_its_run(app, integration, processes):

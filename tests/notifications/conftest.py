@@ -14,8 +14,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 
 import tests.jobs.conftest as job_fixtures
 from sisapp.extensions import db
-from tests.conftest import make_admin, make_device
-from tests.jobs.conftest import make_integration
+from tests.helpers.app import make_admin, make_device
+from tests.helpers.integrations import make_integration
 
 processes = job_fixtures.processes
 redis_conn = job_fixtures.redis_conn

@@ -2,7 +2,7 @@
 
 from sisapp.extensions import db
 from sisapp.models import AdminUser
-from tests.conftest import csrf_from
+from tests.helpers.app import csrf_from
 
 
 def test_the_header_links_the_notifications_page(auth_client):

@@ -11,8 +11,8 @@ from sisapp import queue, tasks
 from sisapp.demo_sis import DemoSISServer, DistrictSpec, generate_district
 from sisapp.extensions import db
 from sisapp.models import Device, Region, SyncRun
-from tests.conftest import make_admin, make_device
-from tests.sync.conftest import CLIENT_ID, CLIENT_SECRET
+from tests.helpers.app import make_admin, make_device
+from tests.helpers.sync_district import CLIENT_ID, CLIENT_SECRET
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from sisapp import queue
 from sisapp.extensions import db
 from sisapp.models import SyncRun, SyncStatus, SyncTrigger
 from sisapp.services.sync_runs import request_sync
-from tests.jobs.conftest import finish
+from tests.helpers.processes import finish
 from tests.notifications.conftest import SMTP_PASSWORD, SmtpServer, free_port, mail_env
 
 

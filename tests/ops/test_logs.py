@@ -22,8 +22,8 @@ from sisapp.logging_setup import (
     current_run_context,
     run_log_context,
 )
-from tests.conftest import _test_config
-from tests.jobs.conftest import output
+from tests.helpers.app import test_config as _test_config
+from tests.helpers.processes import output
 
 log = logging.getLogger("sisapp.test.ops")
 

@@ -15,8 +15,8 @@ from sisapp.extensions import db
 from sisapp.models import SyncRun, SyncStatus, SyncTrigger
 from sisapp.models.types import utcnow
 from sisapp.services.metrics import DURATION_BUCKETS
-from tests.conftest import make_device
-from tests.jobs.conftest import make_integration
+from tests.helpers.app import make_device
+from tests.helpers.integrations import make_integration
 from tests.ops.conftest import TOKEN, register_worker
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -212,7 +212,7 @@ def test_metrics_need_no_sign_in_and_no_csrf_token(app, client, own_redis, caplo
 
 def test_a_scrape_without_the_database_answers_503_and_says_nothing_of_it(tmp_path, caplog):
     from sisapp import create_app
-    from tests.conftest import _test_config
+    from tests.helpers.app import test_config as _test_config
 
     url = f"sqlite:///{tmp_path / 'missing' / 'sisapp.db'}"
     other = create_app(_test_config(url, METRICS_TOKEN=TOKEN))

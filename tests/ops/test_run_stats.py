@@ -13,7 +13,7 @@ from sisapp.extensions import db
 from sisapp.models import OneRosterIntegration, SyncRun, SyncStatus, SyncTrigger
 from sisapp.models.types import utcnow
 from sisapp.services.run_stats import RunStats, read_totals
-from tests.jobs.conftest import make_integration
+from tests.helpers.integrations import make_integration
 
 TIMEOUT = 6 * 3600
 

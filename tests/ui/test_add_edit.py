@@ -1,5 +1,7 @@
 """Add New → OneRoster, Edit, Test Connection, validation and the secret's privacy."""
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import func, select
 
@@ -7,7 +9,8 @@ from sisapp.demo_sis import DemoSISServer, DistrictSpec, generate_district
 from sisapp.extensions import db
 from sisapp.keys import SecretBox
 from sisapp.models import OneRosterIntegration
-from tests.factories import TEST_SECRET, make_integration
+from sisapp.models.types import utcnow
+from tests.factories import TEST_SECRET, make_integration, make_run
 from tests.helpers.forms import form_data
 
 
@@ -132,6 +135,8 @@ def test_invalid_add_without_javascript_renders_page(auth_client, csrf_token):
 
 
 def test_edit_never_sends_the_secret_and_blank_keeps_it(auth_client, integration, csrf_token, hx):
+    # Synced once before the edit: the "Settings changed" banner compares with that sync.
+    make_run(integration, queued_at=utcnow() - timedelta(minutes=5))
     url = f"/sis-integration/{integration.id}/edit"
     for headers in ({}, {"HX-Request": "true"}):
         html = auth_client.get(url, headers=headers).get_data(as_text=True)
