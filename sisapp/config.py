@@ -96,3 +96,12 @@ RATELIMIT_KEY_PREFIX = ""
 # Reverse proxies in front of the web (a platform's router, nginx) whose X-Forwarded-For and
 # X-Forwarded-Proto are trusted; 0 means clients connect directly.
 TRUSTED_PROXIES = 0
+# Rows of a run's change set kept per kind (matched users, classrooms, ...); the counts
+# are always complete (docs/sync-rules.md rule 12).
+SYNC_CHANGE_ROWS_PER_KIND = 5000
+# The delta filter starts this many seconds before the previous sync's start (clock skew
+# between the SIS and us; rule 6).
+SYNC_DELTA_MARGIN = 300
+# Every scheduled sync that is the first of its week (in the region's time) reads
+# everything, so deletions a SIS does not report converge (rule 6); 0 turns it off.
+SYNC_WEEKLY_FULL_READ = 1

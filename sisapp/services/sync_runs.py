@@ -104,19 +104,27 @@ def get_run(device_id: int, run_id: int) -> SyncRun | None:
     )
 
 
-def active_run(integration: OneRosterIntegration) -> SyncRun | None:
+def active_run(integration: OneRosterIntegration, *, preview: bool = False) -> SyncRun | None:
+    """The integration's queued or running sync (``preview``: its preview instead; the
+    two run side by side)."""
+    kind = SyncRun.trigger == SyncTrigger.PREVIEW
     return db.session.scalar(
         select(SyncRun)
-        .where(SyncRun.integration_id == integration.id, SyncRun.status.in_(ACTIVE))
+        .where(
+            SyncRun.integration_id == integration.id,
+            SyncRun.status.in_(ACTIVE),
+            kind if preview else ~kind,
+        )
         .order_by(SyncRun.id.desc())
         .limit(1)
     )
 
 
 def latest_run(integration: OneRosterIntegration) -> SyncRun | None:
+    """The newest sync attempt (previews are not syncs: ``change_sets.latest_preview``)."""
     return db.session.scalar(
         select(SyncRun)
-        .where(SyncRun.integration_id == integration.id)
+        .where(SyncRun.integration_id == integration.id, SyncRun.trigger != SyncTrigger.PREVIEW)
         .order_by(SyncRun.id.desc())
         .limit(1)
     )
@@ -154,9 +162,11 @@ def request_sync(
     full: bool = False,
     scheduled_for: datetime | None = None,
 ) -> tuple[SyncRun, bool]:
-    """Queue a sync; returns (run, True), or (the active run, False) when one exists."""
+    """Queue a sync (or a preview: ``trigger`` PREVIEW); returns (run, True), or (the
+    active run of that kind, False) when one exists."""
+    preview = trigger is SyncTrigger.PREVIEW
     for _attempt in range(3):
-        existing = active_run(integration)
+        existing = active_run(integration, preview=preview)
         if existing is not None:
             return existing, False
         run = SyncRun(
@@ -180,7 +190,7 @@ def request_sync(
             continue
         _enqueue(run)
         return run, True
-    existing = active_run(integration)
+    existing = active_run(integration, preview=preview)
     if existing is None:  # pragma: no cover - three lost races in a row
         raise RuntimeError("could not create a sync run")
     return existing, False

@@ -160,14 +160,15 @@ def equals_for_scan(conn, column, value):
 # --- writing derived rows ---------------------------------------------------------------
 
 
-def insert_from_select_skipping_repeats(conn, table, names: list[str], source) -> None:
+def insert_from_select_skipping_repeats(conn, table, names: list[str], source) -> int:
     """Insert the rows of ``source``, a row whose unique key is already there skipped
-    (SQLite ``OR IGNORE``, PostgreSQL ``ON CONFLICT DO NOTHING``)."""
+    (SQLite ``OR IGNORE``, PostgreSQL ``ON CONFLICT DO NOTHING``); returns how many
+    went in."""
     if is_sqlite(conn):
         statement = insert(table).prefix_with("OR IGNORE").from_select(names, source)
     else:
         statement = pg_insert(table).from_select(names, source).on_conflict_do_nothing()
-    conn.execute(statement)
+    return max(conn.execute(statement).rowcount or 0, 0)
 
 
 def copy_last_read(conn, iid: int, mirror, stage, staged, columns, upsert: bool) -> None:

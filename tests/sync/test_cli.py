@@ -12,7 +12,7 @@ from tests.conftest import make_device
 from tests.sync.conftest import CLIENT_ID, CLIENT_SECRET
 
 KEYS = {"status", "unmatched_users", "matched_students", "matched_teachers", "imported_classes",
-        "parents", "error_code", "message"}  # fmt: skip
+        "parents", "error_code", "message", "changes"}  # fmt: skip
 
 
 @pytest.fixture
