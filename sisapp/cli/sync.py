@@ -72,10 +72,12 @@ def sync_run(integration_id: int, full: bool, allow_large_removals: bool, as_jso
 
 @sync_cli.command("preview")
 @click.argument("integration_id", type=int)
+@click.option("--full", is_flag=True, help="Preview a full read, not only changes.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on the last line.")
-def sync_preview(integration_id: int, as_json: bool) -> None:
-    """Show what a sync would change now, without changing anything."""
-    _run(integration_id, SyncTrigger.PREVIEW, False, False, as_json)
+def sync_preview(integration_id: int, full: bool, as_json: bool) -> None:
+    """Show what a sync would change now, without changing anything (exit 1: it would
+    be blocked by the safety threshold)."""
+    _run(integration_id, SyncTrigger.PREVIEW, full, False, as_json)
 
 
 def _run(integration_id: int, trigger: SyncTrigger, full: bool, allow: bool, as_json: bool):

@@ -160,15 +160,14 @@ def equals_for_scan(conn, column, value):
 # --- writing derived rows ---------------------------------------------------------------
 
 
-def insert_from_select_skipping_repeats(conn, table, names: list[str], source) -> int:
+def insert_from_select_skipping_repeats(conn, table, names: list[str], source) -> None:
     """Insert the rows of ``source``, a row whose unique key is already there skipped
-    (SQLite ``OR IGNORE``, PostgreSQL ``ON CONFLICT DO NOTHING``); returns how many
-    went in."""
+    (SQLite ``OR IGNORE``, PostgreSQL ``ON CONFLICT DO NOTHING``)."""
     if is_sqlite(conn):
         statement = insert(table).prefix_with("OR IGNORE").from_select(names, source)
     else:
         statement = pg_insert(table).from_select(names, source).on_conflict_do_nothing()
-    return max(conn.execute(statement).rowcount or 0, 0)
+    conn.execute(statement)
 
 
 def copy_last_read(conn, iid: int, mirror, stage, staged, columns, upsert: bool) -> None:

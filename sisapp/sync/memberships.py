@@ -34,6 +34,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     exists,
+    func,
     insert,
     or_,
     select,
@@ -174,10 +175,10 @@ def _wanted(conn, integration, excluded: set[str], today: date):
     )
 
 
-def _insert_wanted(conn, table, source) -> int:
-    """Insert ``_wanted`` rows, a repeated pair skipped; returns how many went in."""
+def _insert_wanted(conn, table, source) -> None:
+    """Insert ``_wanted`` rows, a repeated pair skipped."""
     names = ["classroom_id", "directory_user_id", "role"]
-    return dialect.insert_from_select_skipping_repeats(conn, table, names, source)
+    dialect.insert_from_select_skipping_repeats(conn, table, names, source)
 
 
 def store_members(conn, integration, excluded: set[str], today: date, dirty: Dirty | None,
@@ -196,7 +197,8 @@ def store_members(conn, integration, excluded: set[str], today: date, dirty: Dir
     if conn.scalar(select(member.c.id).where(mine).limit(1)) is None:
         # Nothing to diff against (a first sync, or classes newly turned on): the
         # wanted rows go straight in, without the temporary table and its anti-joins.
-        added = _insert_wanted(conn, member, source)
+        _insert_wanted(conn, member, source)
+        added = _count(conn, mine)  # (PostgreSQL's rowcount of INSERT ... SELECT says 0)
         first = conn.execute(select(member.c.classroom_id, member.c.directory_user_id).where(mine).limit(cs.room("memberships"))).all()  # fmt: skip
         record_members(conn, cs, [], first, removed_total=0, added_total=added, **report)
         return 0
@@ -222,9 +224,11 @@ def store_members(conn, integration, excluded: set[str], today: date, dirty: Dir
             ~exists().where(pair)
         )
         first = conn.execute(fresh.limit(cs.room("memberships"))).all()
-        added = conn.execute(
+        kept = _count(conn, mine)
+        conn.execute(
             insert(member).from_select(["classroom_id", "directory_user_id", "role"], fresh)
-        ).rowcount
+        )
+        added = _count(conn, mine) - kept
         removed = [tuple(r) for r in removed]
         first = [(c, u) for c, u, _ in first]
         record_members(conn, cs, removed, first, removed_total=len(removed),
@@ -232,6 +236,10 @@ def store_members(conn, integration, excluded: set[str], today: date, dirty: Dir
         return len(removed)
     finally:
         NEW_MEMBERS.drop(conn, checkfirst=True)
+
+
+def _count(conn, mine) -> int:
+    return conn.scalar(select(func.count()).select_from(ClassroomMember.__table__).where(mine))
 
 
 def _store_changed_members(conn, integration, excluded, today, dirty: Dirty, cs: ChangeSet,
