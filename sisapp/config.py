@@ -102,6 +102,7 @@ SYNC_CHANGE_ROWS_PER_KIND = 5000
 # The delta filter starts this many seconds before the previous sync's start (clock skew
 # between the SIS and us; rule 6).
 SYNC_DELTA_MARGIN = 300
-# Every scheduled sync that is the first of its week (in the region's time) reads
-# everything, so deletions a SIS does not report converge (rule 6); 0 turns it off.
-SYNC_WEEKLY_FULL_READ = 1
+# Which scheduled syncs read everything, so records a SIS deletes without a tobedeleted
+# converge (rule 6): "week" (the first scheduled sync of each week, region time), a
+# number N (every Nth scheduled sync), or "never".
+SYNC_SCHEDULED_FULL_READ = "week"

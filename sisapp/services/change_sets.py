@@ -11,7 +11,9 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from sisapp.extensions import db
@@ -27,7 +29,9 @@ from sisapp.models import (
     SyncStatus,
     SyncTrigger,
 )
-from sisapp.services.sync_runs import request_sync
+from sisapp.models.types import utcnow
+from sisapp.schedule.full_reads import next_full_read_slot
+from sisapp.services.sync_runs import next_scheduled_sync, request_sync
 
 GOOD = (SyncStatus.SUCCEEDED, SyncStatus.PARTIAL)
 
@@ -73,6 +77,26 @@ def latest_preview(integration: OneRosterIntegration) -> SyncRun | None:
         .order_by(SyncRun.id.desc())
         .limit(1)
     )
+
+
+def next_full_read(
+    integration: OneRosterIntegration, now: datetime | None = None
+) -> datetime | None:
+    """When the next scheduled sync that reads everything starts (UTC; the planned start
+    when it is the very next sync, else its day's 6 PM slot); None when none is planned.
+    For the row: "Next full read: ..." (docs/sync-rules.md rule 6)."""
+    now = now or utcnow()
+    policy = current_app.config["SYNC_SCHEDULED_FULL_READ"]
+    slot = next_full_read_slot(integration, now, policy)
+    if slot is None:
+        return None
+    planned = next_scheduled_sync(integration, now)
+    if planned is not None and planned >= slot and planned - slot < _DAY:
+        return planned
+    return slot
+
+
+_DAY = timedelta(hours=24)
 
 
 # -- a run's change rows --------------------------------------------------------------------

@@ -109,7 +109,8 @@ def _sync(run_id: int, env: SyncEnvironment, recorder: RunRecorder) -> None:
     started, full = utcnow(), bool(run.full)
     preview = run.trigger is SyncTrigger.PREVIEW
     with run_session(integration.id) as (session, integration):
-        read = read_sis(session, settings, integration, run_id, full, started, recorder)
+        read = read_sis(session, settings, integration, run_id, full, started, recorder,
+                        margin=env.delta_margin)  # fmt: skip
 
         recorder.set_phase("applying", "applying the changes in one transaction")
         conn = session.connection()
