@@ -123,3 +123,13 @@ MAIL_TIMEOUT = 30
 MAIL_RETRY_INTERVALS = [60, 300, 1800, 7200]
 # RQ's limit for one email job (seconds).
 MAIL_JOB_TIMEOUT = 120
+# Rows of a run's change set kept per kind (matched users, classrooms, ...); the counts
+# are always complete (docs/sync-rules.md rule 12).
+SYNC_CHANGE_ROWS_PER_KIND = 5000
+# The delta filter starts this many seconds before the previous sync's start (clock skew
+# between the SIS and us; rule 6).
+SYNC_DELTA_MARGIN = 300
+# Which scheduled syncs read everything, so records a SIS deletes without a tobedeleted
+# converge (rule 6): "week" (the first scheduled sync of each week, region time), a
+# number N (every Nth scheduled sync), or "never".
+SYNC_SCHEDULED_FULL_READ = "week"

@@ -39,6 +39,7 @@ from sisapp.extensions import db
 from sisapp.models import Device, OneRosterIntegration, Region, SyncRun, SyncTrigger
 from sisapp.models.types import utcnow
 from sisapp.schedule import planner, regional
+from sisapp.schedule.full_reads import full_read_due
 from sisapp.schedule.planner import PlanSettings
 from sisapp.services.sync_runs import request_sync
 from sisapp.services.sync_sweep import sweep_dead_runs
@@ -173,7 +174,9 @@ def start_scheduled_sync(integration_id: int, slot: datetime) -> int | None:
     integration = db.session.get(OneRosterIntegration, integration_id)
     if integration is None or planner.already_dispatched(integration_id, slot):
         return None
-    run, created = request_sync(integration, SyncTrigger.SCHEDULED, scheduled_for=slot)
+    policy = current_app.config["SYNC_SCHEDULED_FULL_READ"]
+    full = full_read_due(integration, slot, policy)
+    run, created = request_sync(integration, SyncTrigger.SCHEDULED, full=full, scheduled_for=slot)
     # A manual run in progress: the catch-up tries again once it has ended.
     return run.id if created else None
 

@@ -15,6 +15,8 @@ RESULT_LABELS = {
     SyncStatus.PARTIAL: "Partly succeeded",
     SyncStatus.FAILED: "Failed",
     SyncStatus.CANCELLED: "Cancelled",
+    SyncStatus.BLOCKED: "Blocked",
+    SyncStatus.PREVIEW: "Preview",
 }
 VERSION_LABELS = {"v1p1": "1.1", "v1p2": "1.2"}
 AUTH_LABELS = {
@@ -52,7 +54,9 @@ def run_status(run: SyncRun | None) -> RunStatusView | None:
     return RunStatusView(
         active=False,
         result=RESULT_LABELS[status],
-        notice_class="notice-warn" if status is SyncStatus.PARTIAL else "notice-error",
+        notice_class="notice-warn"
+        if status in (SyncStatus.PARTIAL, SyncStatus.BLOCKED, SyncStatus.PREVIEW)
+        else "notice-error",
         error=code_info(run.error_code),
         show_action=status is SyncStatus.FAILED,
     )

@@ -16,7 +16,15 @@ from sisapp.models.sis_mirror import (  # noqa: F401
     SisSession,
     SisUser,
 )
-from sisapp.models.sync_run import SyncLogLine, SyncRun, SyncStatus, SyncTrigger
+from sisapp.models.sync_run import (
+    CHANGE_KINDS,
+    SyncChange,
+    SyncLogLine,
+    SyncRun,
+    SyncStatus,
+    SyncTrigger,
+    empty_changes,
+)
 from sisapp.models.tenancy import AdminUser, Device, Region
 
 __all__ = [
@@ -27,10 +35,13 @@ __all__ = [
     "Region",
     "RelationshipType",
     "SisVendor",
+    "CHANGE_KINDS",
+    "SyncChange",
     "SyncLogLine",
     "SyncRun",
     "SyncStatus",
     "SyncTrigger",
     "UserKind",
+    "empty_changes",
     "normalise_email",
 ]

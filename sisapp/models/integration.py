@@ -70,6 +70,8 @@ class OneRosterIntegration(db.Model):
 
     # Cleared by Reset: the next sync is then a full one.
     last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When Reset last cleared last_sync_at (the row says the next sync reads everything).
+    reset_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     needs_sync: Mapped[bool] = mapped_column(Boolean, default=False)
     # One-time consent to apply a sync that removes more than the safety threshold.
     allow_large_removals: Mapped[bool] = mapped_column(Boolean, default=False)

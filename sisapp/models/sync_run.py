@@ -3,7 +3,7 @@
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, Enum, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, Boolean, Enum, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sisapp.extensions import db
@@ -17,6 +17,10 @@ class SyncStatus(enum.StrEnum):
     PARTIAL = "partial"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    # The safety threshold refused the run's removals; nothing was applied (SY200).
+    BLOCKED = "blocked"
+    # A preview run computed its change set and rolled it back.
+    PREVIEW = "preview"
 
     @property
     def is_active(self) -> bool:
@@ -27,14 +31,31 @@ class SyncTrigger(enum.StrEnum):
     MANUAL = "manual"
     SCHEDULED = "scheduled"
     CLI = "cli"
+    # A preview: reads and computes like a sync, applies nothing, is never "the last sync".
+    PREVIEW = "preview"
 
 
 def _enum(cls):
     return Enum(cls, native_enum=False, length=20, values_callable=lambda e: [m.value for m in e])
 
 
-# A run is "active" while queued or running; the database allows one per integration.
-_ACTIVE_SQL = text("status IN ('queued', 'running')")
+# A run is "active" while queued or running; the database allows one sync per integration,
+# and one preview beside it (a preview never holds up a sync).
+_ACTIVE_SQL = text("status IN ('queued', 'running') AND \"trigger\" <> 'preview'")
+_PREVIEW_SQL = text("status IN ('queued', 'running') AND \"trigger\" = 'preview'")
+
+# The kinds of a change set and the changes each counts (docs/sync-rules.md rule 12).
+CHANGE_KINDS = {
+    "matched_users": ("added", "removed"),
+    "unmatched_users": ("added", "removed"),
+    "classrooms": ("added", "removed", "renamed"),
+    "memberships": ("added", "removed"),
+    "parents": ("added", "removed"),
+}
+
+
+def empty_changes() -> dict:
+    return {kind: dict.fromkeys(changes, 0) for kind, changes in CHANGE_KINDS.items()}
 
 
 class SyncRun(db.Model):
@@ -48,6 +69,13 @@ class SyncRun(db.Model):
             unique=True,
             postgresql_where=_ACTIVE_SQL,
             sqlite_where=_ACTIVE_SQL,
+        ),
+        Index(
+            "uq_sync_run_one_preview",
+            "integration_id",
+            unique=True,
+            postgresql_where=_PREVIEW_SQL,
+            sqlite_where=_PREVIEW_SQL,
         ),
     )
 
@@ -84,11 +112,19 @@ class SyncRun(db.Model):
     imported_classes: Mapped[int | None] = mapped_column(Integer)
     parents: Mapped[int | None] = mapped_column(Integer)
 
+    # What the run changed (or, blocked or a preview, would have changed), by kind:
+    # ``CHANGE_KINDS`` counts; None for a run that ended before computing it.
+    changes: Mapped[dict | None] = mapped_column(JSON)
+
     error_code: Mapped[str | None] = mapped_column(String(20))
     error_message: Mapped[str | None] = mapped_column(Text)
     log_truncated: Mapped[int] = mapped_column(Integer, default=0)
     # When the admins' emails about this run's end were queued: they are sent once per run.
     notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    @property
+    def is_preview(self) -> bool:
+        return self.trigger is SyncTrigger.PREVIEW
 
     @property
     def duration_seconds(self) -> float | None:
@@ -113,6 +149,7 @@ class SyncRun(db.Model):
             "parents": self.parents,
             "error_code": self.error_code,
             "message": self.error_message,
+            "changes": self.changes if self.changes is not None else empty_changes(),
         }
 
 
@@ -124,3 +161,17 @@ class SyncLogLine(db.Model):
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     level: Mapped[str] = mapped_column(String(10), default="info")
     message: Mapped[str] = mapped_column(Text)
+
+
+class SyncChange(db.Model):
+    """One row of a run's change set (at most SYNC_CHANGE_ROWS_PER_KIND per kind; the
+    counts on ``SyncRun.changes`` are complete)."""
+
+    __tablename__ = "sync_change"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("sync_run.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    change: Mapped[str] = mapped_column(String(10))
+    subject: Mapped[str] = mapped_column(String(500))
+    reason: Mapped[str | None] = mapped_column(String(60))

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sisapp.extensions import db
 from sisapp.keys import SecretBox
 from sisapp.models import OneRosterIntegration, RelationshipType, SisVendor
+from sisapp.models.types import utcnow
 from sisapp.oneroster import ConnectionSettings
 from sisapp.services.text import has_bidi_override
 from sisapp.sync.environment import stored_connection_settings
@@ -180,8 +181,10 @@ def data_from(integration: OneRosterIntegration) -> IntegrationData:
 
 
 def reset_integration(integration: OneRosterIntegration) -> None:
-    """Forget the last sync date so the next sync is a full one; keep all synced data."""
+    """Forget the last sync date so the next sync is a full one; keep all synced data.
+    ``reset_at`` lets the row say so (the last sync date is cleared, not lost)."""
     integration.last_sync_at = None
+    integration.reset_at = utcnow()
     db.session.commit()
 
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import and_, bindparam, func, or_, select
 
 from sisapp.extensions import db
-from sisapp.models import OneRosterIntegration, SyncLogLine, SyncRun, SyncStatus
+from sisapp.models import OneRosterIntegration, SyncLogLine, SyncRun, SyncStatus, SyncTrigger
 from sisapp.models.roster import UnmatchedUser
 from sisapp.services.integrations import list_integrations
 from sisapp.services.sync_runs import next_scheduled_sync
@@ -48,7 +48,7 @@ def latest_runs(integrations: list[OneRosterIntegration]) -> dict[int, SyncRun]:
         return {}
     newest = (
         select(func.max(SyncRun.id))
-        .where(SyncRun.integration_id.in_(ids))
+        .where(SyncRun.integration_id.in_(ids), SyncRun.trigger != SyncTrigger.PREVIEW)
         .group_by(SyncRun.integration_id)
     ).scalar_subquery()
     runs = db.session.scalars(select(SyncRun).where(SyncRun.id.in_(newest)))

@@ -7,11 +7,7 @@ Used by the web views, the CLI, the RQ jobs and the scheduler; knows no request 
 """
 
 import logging
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app
 from redis.exceptions import RedisError
@@ -30,6 +26,7 @@ from sisapp.models import OneRosterIntegration, SyncLogLine, SyncRun, SyncStatus
 from sisapp.models.types import utcnow
 from sisapp.oneroster.errors import CodeTable
 from sisapp.schedule.planner import PlanSettings, next_planned_start
+from sisapp.services.liveness import keeping_alive
 
 log = logging.getLogger(__name__)
 
@@ -105,19 +102,27 @@ def get_run(device_id: int, run_id: int) -> SyncRun | None:
     )
 
 
-def active_run(integration: OneRosterIntegration) -> SyncRun | None:
+def active_run(integration: OneRosterIntegration, *, preview: bool = False) -> SyncRun | None:
+    """The integration's queued or running sync (``preview``: its preview instead; the
+    two run side by side)."""
+    kind = SyncRun.trigger == SyncTrigger.PREVIEW
     return db.session.scalar(
         select(SyncRun)
-        .where(SyncRun.integration_id == integration.id, SyncRun.status.in_(ACTIVE))
+        .where(
+            SyncRun.integration_id == integration.id,
+            SyncRun.status.in_(ACTIVE),
+            kind if preview else ~kind,
+        )
         .order_by(SyncRun.id.desc())
         .limit(1)
     )
 
 
 def latest_run(integration: OneRosterIntegration) -> SyncRun | None:
+    """The newest sync attempt (previews are not syncs: ``change_sets.latest_preview``)."""
     return db.session.scalar(
         select(SyncRun)
-        .where(SyncRun.integration_id == integration.id)
+        .where(SyncRun.integration_id == integration.id, SyncRun.trigger != SyncTrigger.PREVIEW)
         .order_by(SyncRun.id.desc())
         .limit(1)
     )
@@ -155,9 +160,11 @@ def request_sync(
     full: bool = False,
     scheduled_for: datetime | None = None,
 ) -> tuple[SyncRun, bool]:
-    """Queue a sync; returns (run, True), or (the active run, False) when one exists."""
+    """Queue a sync (or a preview: ``trigger`` PREVIEW); returns (run, True), or (the
+    active run of that kind, False) when one exists."""
+    preview = trigger is SyncTrigger.PREVIEW
     for _attempt in range(3):
-        existing = active_run(integration)
+        existing = active_run(integration, preview=preview)
         if existing is not None:
             return existing, False
         run = SyncRun(
@@ -181,7 +188,7 @@ def request_sync(
             continue
         _enqueue(run)
         return run, True
-    existing = active_run(integration)
+    existing = active_run(integration, preview=preview)
     if existing is None:  # pragma: no cover - three lost races in a row
         raise RuntimeError("could not create a sync run")
     return existing, False
@@ -246,48 +253,6 @@ def execute_run(run_id: int) -> str | None:
         )
         db.session.refresh(run)
     return run.status.value if run else None
-
-
-@contextmanager
-def keeping_alive(run_id: int) -> Iterator[None]:
-    """Stamp the run's alive key in Redis from a thread while the runner works.
-
-    The engine writes heartbeat_at with its progress, but the apply transaction of a big
-    district holds SQLite's write lock for minutes and a read can sit in a SIS's long
-    Retry-After waits: the row then says nothing, and the sweep would take a healthy run
-    for dead and kill it. The thread dies with the work-horse, so a killed worker still
-    falls silent and is swept (see sync_sweep and `alive_at`).
-    """
-    timeout = float(current_app.config["SYNC_HEARTBEAT_TIMEOUT"])
-    interval = max(0.2, min(30.0, timeout / 4))
-    connection, key = queue.redis_connection(), queue.alive_key(run_id)
-    stop = threading.Event()
-
-    def beat() -> None:
-        while True:
-            with suppress(RedisError):  # the sweep judges nothing without Redis either
-                connection.set(key, repr(time.time()), ex=max(1, int(2 * timeout)))
-            if stop.wait(interval):
-                return
-
-    thread = threading.Thread(target=beat, name=f"sync-run-{run_id}-alive", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        with suppress(RedisError):
-            connection.delete(key)
-
-
-def alive_at(run_id: int) -> datetime | None:
-    """When the run's work-horse last said it was alive (None: no stamp); may raise RedisError."""
-    value = queue.redis_connection().get(queue.alive_key(run_id))
-    try:
-        return datetime.fromtimestamp(float(value), UTC) if value else None
-    except ValueError:
-        return None
 
 
 def _environment():

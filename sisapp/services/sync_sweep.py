@@ -39,10 +39,10 @@ from sisapp import queue
 from sisapp.extensions import db
 from sisapp.models import SyncRun, SyncStatus
 from sisapp.models.types import utcnow
+from sisapp.services.liveness import alive_at
 from sisapp.services.sync_runs import (
     ACTIVE,
     JobErrorCode,
-    alive_at,
     finish_run,
     hard_stop,
     is_stuck,

@@ -33,8 +33,10 @@ from sisapp.models import (
     SisUserLink,
     UnmatchedUser,
 )
+from sisapp.sync import changes as why
 from sisapp.sync import dialect
 from sisapp.sync.batches import ROWS, batched
+from sisapp.sync.changes import ChangeSet
 from sisapp.sync.errors import SyncError, SyncErrorCode
 from sisapp.sync.match import MatchResult, parent_contacts
 from sisapp.sync.memberships import Dirty, StagedEnrollments, store_members
@@ -78,6 +80,7 @@ class Derived:
     parents: int = 0
     parent_skips: Counter = field(default_factory=Counter)
     removals: Removals = field(default_factory=Removals)
+    changes: ChangeSet = field(default_factory=ChangeSet)
 
 
 def check_removals(removals: Removals, integration: OneRosterIntegration, threshold: float,
@@ -89,9 +92,9 @@ def check_removals(removals: Removals, integration: OneRosterIntegration, thresh
         raise LargeRemoval(
             "This sync would remove "
             + ", ".join(over)
-            + f", more than the {threshold:.0%} safety limit, so nothing was "
-            "changed. If this is expected, choose 'Allow large removals' on the integration "
-            "and sync again (it applies to the next sync only)."
+            + f", more than the {threshold:.0%} safety limit, so it was blocked and nothing "
+            "was changed. If this is expected, choose 'Allow these removals' (or 'Allow large "
+            "removals') on the integration and sync again (it applies to the next sync only)."
         )
     if over:
         log.add("large removals allowed once by the admin: " + ", ".join(over), "warning")
@@ -109,7 +112,7 @@ def _is_current(start: date | None, end: date | None, today: date) -> bool:
 
 def recompute(conn, integration, run_id: int, match: MatchResult, excluded: set[str],
               schools: dict, today: date, *, key: dict, dirty: StagedEnrollments | None = None,
-              rematch: Rematch | None = None) -> Derived:  # fmt: skip
+              rematch: Rematch | None = None, changes: ChangeSet | None = None) -> Derived:  # fmt: skip
     """Store the derived tables from ``match``; returns the counts and the removals.
 
     ``key``: the basis the matches are computed under (``rematch.basis_key``), recorded
@@ -120,13 +123,14 @@ def recompute(conn, integration, run_id: int, match: MatchResult, excluded: set[
     iid = integration.id
     relationship = integration.relationship_type.value if integration.sync_parents else None
     scope = rematch.sids if rematch is not None else None
-    derived = Derived(match=match)
-    relinked, relinked_users = _store_links(conn, iid, match, derived.removals, scope)
-    _store_unmatched(conn, iid, run_id, match, scope)
+    derived = Derived(match=match, changes=changes or ChangeSet())
+    cs = derived.changes
+    relinked, relinked_users = _store_links(conn, integration, run_id, match, derived.removals, scope, cs)  # fmt: skip
+    _store_unmatched(conn, iid, run_id, match, scope, cs)
     derived.summary = rematch.summary(match) if rematch is not None else MatchSummary.of(match)
     record_basis(integration, key, derived.summary)
     derived.imported_classes, added = _store_classrooms(
-        conn, integration, excluded, schools, today, derived.removals
+        conn, integration, excluded, schools, today, derived.removals, cs
     )
     changed = None
     if dirty is not None:
@@ -138,22 +142,24 @@ def recompute(conn, integration, run_id: int, match: MatchResult, excluded: set[
     # classroom_member is left out on purpose: analysed while empty, it makes the
     # following anti-join quadratic on PostgreSQL.
     dialect.analyze(conn, "sis_enrollment", "sis_user_link", "classroom")
-    removed = store_members(conn, integration, excluded, today, changed)
+    unlinked = why.unlinked_users(cs)
+    removed = store_members(conn, integration, excluded, today, changed, cs, unlinked)
     derived.removals.removed["memberships"] += removed
     if relationship:
         rows, derived.parent_skips = parent_contacts(match, relationship)
         derived.parents = len({row["sis_parent_id"] for row in rows})
     else:
         rows = []
-    _store_parents(conn, integration, rows)
+    _store_parents(conn, integration, rows, cs)
     return derived
 
 
-def _store_links(conn, iid: int, match: MatchResult, removals: Removals,
-                 scope: list[str] | None) -> tuple[set, set]:  # fmt: skip
+def _store_links(conn, integration, run_id: int, match: MatchResult, removals: Removals,
+                 scope: list[str] | None, cs: ChangeSet) -> tuple[set, set]:  # fmt: skip
     """Store the matches of the users in ``scope`` (None: everybody); returns the
     sourcedIds whose match changed and the directory users of those matches (before
     and after)."""
+    iid = integration.id
     columns = (SisUserLink.id, SisUserLink.sis_sourced_id, SisUserLink.directory_user_id, SisUserLink.role)  # fmt: skip
     mine = SisUserLink.integration_id == iid
     if scope is None:
@@ -165,7 +171,7 @@ def _store_links(conn, iid: int, match: MatchResult, removals: Removals,
             current += conn.execute(select(*columns).where(mine, SisUserLink.sis_sourced_id.in_(chunk)))  # fmt: skip
         removals.held["users"] = conn.scalar(select(func.count()).where(mine))
     links = match.links
-    stale, kept, changed, users = [], set(), set(), set()
+    stale, kept, changed, users, gone = [], set(), set(), set(), []
     for lid, sid, uid, role in current:
         new = links.get(sid)
         if new is not None and new[0] == uid and new[1] == role:
@@ -174,7 +180,12 @@ def _store_links(conn, iid: int, match: MatchResult, removals: Removals,
         stale.append(lid)
         changed.add(sid)
         users.add(uid)
-        if new is None and sid not in match.excluded_only:
+        if new is not None:
+            gone.append((sid, uid, role, why.RELINKED))
+        elif sid in match.excluded_only:
+            gone.append((sid, uid, role, why.EXCLUDED))
+        else:
+            gone.append((sid, uid, role, None))
             removals.removed["users"] += 1
     fresh = [
         {"integration_id": iid, "sis_sourced_id": sid, "directory_user_id": uid, "role": role}
@@ -187,12 +198,15 @@ def _store_links(conn, iid: int, match: MatchResult, removals: Removals,
         conn.execute(insert(SisUserLink), fresh)
     changed.update(row["sis_sourced_id"] for row in fresh)
     users.update(row["directory_user_id"] for row in fresh)
+    why.record_links(conn, integration, run_id, gone, fresh, cs)
     return changed, users
 
 
-def _store_unmatched(conn, iid: int, run_id: int, match: MatchResult, scope: list[str] | None) -> None:  # fmt: skip
+def _store_unmatched(conn, iid: int, run_id: int, match: MatchResult, scope: list[str] | None,
+                     cs: ChangeSet) -> None:  # fmt: skip
     """Replace the unmatched rows of the users in ``scope`` (None: everybody)."""
     mine = UnmatchedUser.integration_id == iid
+    why.record_unmatched(conn, iid, match, scope, cs)
     if scope is None:
         conn.execute(delete(UnmatchedUser).where(mine))
     for chunk in batched(scope or []):
@@ -239,7 +253,8 @@ def _wanted_classrooms(conn, integration, excluded, schools, today) -> dict[str,
     return wanted
 
 
-def _store_classrooms(conn, integration, excluded, schools, today, removals) -> tuple[int, set]:
+def _store_classrooms(conn, integration, excluded, schools, today, removals,
+                      cs: ChangeSet) -> tuple[int, set]:  # fmt: skip
     """Store the classrooms; returns how many are imported and the new ones' sourcedIds."""
     iid = integration.id
     wanted = _wanted_classrooms(conn, integration, excluded, schools, today)
@@ -255,20 +270,24 @@ def _store_classrooms(conn, integration, excluded, schools, today, removals) -> 
     removals.held["classrooms"] = len(current)
     removals.held["memberships"] = conn.scalar(select(func.count()).where(mine))
     gone, changed, counted = [], [], []
+    gone_rooms = {sid: row[4] for sid, row in current.items() if sid not in wanted}
+    reasons = why.classroom_reasons(conn, integration, excluded, gone_rooms)
     for sid, row in current.items():
         cid = row[0]
         if sid not in wanted:
             gone.append(cid)
-            deliberate = not integration.sync_classes or row[4] in excluded
-            if not deliberate:
+            reason = reasons[sid]
+            cs.add("classrooms", "removed", row[2], reason)
+            if reason not in (why.CLASSES_OFF, why.EXCLUDED):
                 removals.removed["classrooms"] += 1
                 counted.append(cid)
         elif tuple(row[2:]) != tuple(wanted[sid][f] for f in fields):
             changed.append({"b_id": cid, **{f"b_{f}": wanted[sid][f] for f in fields}})
-    for chunk in batched(counted):
-        removals.removed["memberships"] += conn.scalar(
-            select(func.count()).where(ClassroomMember.classroom_id.in_(chunk))
-        )
+            if row[2] != wanted[sid]["name"]:
+                cs.add("classrooms", "renamed", f"{row[2]} -> {wanted[sid]['name']}")
+    held_members = why.members_of_removed(conn, current, gone, reasons, cs)
+    for cid in counted:
+        removals.removed["memberships"] += held_members.get(cid, 0)
     for chunk in batched(gone):
         conn.execute(delete(ClassroomMember).where(ClassroomMember.classroom_id.in_(chunk)))
         conn.execute(delete(Classroom).where(Classroom.id.in_(chunk)))
@@ -286,10 +305,12 @@ def _store_classrooms(conn, integration, excluded, schools, today, removals) -> 
     ]
     for chunk in batched(new, ROWS):
         conn.execute(insert(Classroom), chunk)
+    for row in new:
+        cs.add("classrooms", "added", row["name"])
     return len(wanted), {row["sis_sourced_id"] for row in new}
 
 
-def _store_parents(conn, integration, rows: list[dict]) -> None:
+def _store_parents(conn, integration, rows: list[dict], cs: ChangeSet) -> None:
     iid = integration.id
     fields = ("given_name", "family_name", "email", "phone", "relationship")
     current = {
@@ -311,6 +332,12 @@ def _store_parents(conn, integration, rows: list[dict]) -> None:
         for key, row in wanted.items()
         if key not in current or current[key][0] in stale
     ]
+    for key, row in current.items():
+        if key not in wanted:
+            cs.add("parents", "removed", f"{row[5] or key[1]} (student {key[0]})", why.PARENT_GONE)
+    for key, row in wanted.items():
+        if key not in current:
+            cs.add("parents", "added", f"{row['email'] or key[1]} (student {key[0]})")
     stale = list(stale)
     for chunk in batched(stale):
         conn.execute(delete(ParentContact).where(ParentContact.id.in_(chunk)))

@@ -22,11 +22,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from sisapp.extensions import db
-from sisapp.models import OneRosterIntegration, SyncRun, SyncStatus
+from sisapp.models import OneRosterIntegration, SyncRun, SyncStatus, SyncTrigger
 from sisapp.models.types import utcnow
 from sisapp.oneroster import ErrorCode, OneRosterError
 from sisapp.sync import dialect
-from sisapp.sync.derive import LargeRemoval, check_removals, recompute
+from sisapp.sync.changes import ChangeSet
+from sisapp.sync.derive import Derived, LargeRemoval, check_removals, recompute
 from sisapp.sync.environment import SyncEnvironment
 from sisapp.sync.errors import SyncError, SyncErrorCode
 from sisapp.sync.match import match_users
@@ -77,8 +78,11 @@ def run_sync(run_id: int, env: SyncEnvironment) -> SyncRun | None:
             message = "The sync was cancelled; no data was changed." if cancelled else str(exc)
             status = SyncStatus.CANCELLED if cancelled else SyncStatus.FAILED
             _unapplied(recorder, env, status, exc.code.value, message)
+    except PreviewDone as done:
+        _unapplied(recorder, env, SyncStatus.PREVIEW, None, done.message, derived=done.derived)
     except LargeRemoval as exc:
-        _unapplied(recorder, env, SyncStatus.PARTIAL, exc.code.value, exc.message)
+        derived = getattr(exc, "derived", None)
+        _unapplied(recorder, env, SyncStatus.BLOCKED, exc.code.value, exc.message, derived=derived)
     except SyncError as exc:
         _unapplied(recorder, env, SyncStatus.FAILED, exc.code.value, exc.message)
     except DBAPIError:
@@ -103,8 +107,10 @@ def _sync(run_id: int, env: SyncEnvironment, recorder: RunRecorder) -> None:
     settings = env.client_settings(integration)
     today = env.today or _today_in_region(integration)
     started, full = utcnow(), bool(run.full)
+    preview = run.trigger is SyncTrigger.PREVIEW
     with run_session(integration.id) as (session, integration):
-        read = read_sis(session, settings, integration, run_id, full, started, recorder)
+        read = read_sis(session, settings, integration, run_id, full, started, recorder,
+                        margin=env.delta_margin)  # fmt: skip
 
         recorder.set_phase("applying", "applying the changes in one transaction")
         conn = session.connection()
@@ -125,10 +131,17 @@ def _sync(run_id: int, env: SyncEnvironment, recorder: RunRecorder) -> None:
             dirty = None  # whole school slices went: every membership is recomputed
         match = match_users(conn, integration, excluded, schools, today, rematch)
         derived = recompute(conn, integration, run_id, match, excluded, schools, today,
-                            key=key, dirty=dirty, rematch=rematch)  # fmt: skip
-        check_removals(derived.removals, integration, env.removal_threshold, recorder.log)
+                            key=key, dirty=dirty, rematch=rematch,
+                            changes=ChangeSet(limit=env.change_rows_per_kind))  # fmt: skip
+        try:
+            check_removals(derived.removals, integration, env.removal_threshold, recorder.log)
+        except LargeRemoval as exc:
+            exc.derived = derived
+            raise
         if recorder.read_cancel():
             raise OneRosterError(ErrorCode.CANCELLED, "The sync was cancelled.")
+        if preview:  # docs/sync-rules.md rule 12: everything computed, nothing kept
+            raise PreviewDone(derived)
 
         _remember(integration, read, schools)
         finish_applied(conn, recorder, read, derived, time.monotonic() - clock)
@@ -175,7 +188,18 @@ def _remember(integration: OneRosterIntegration, read: ReadResult, schools: dict
     integration.detected_version, integration.detected_auth = read.detected
 
 
-def _unapplied(recorder: RunRecorder, env: SyncEnvironment, status, code: str, message: str):
-    """End the run without its data: the caller's session let go, the end recorded."""
+class PreviewDone(Exception):
+    """A preview computed its change set: the apply is rolled back, the set recorded."""
+
+    def __init__(self, derived: Derived) -> None:
+        self.derived = derived
+        self.message = "Preview: this is what a sync would change now; nothing was changed."
+        super().__init__(self.message)
+
+
+def _unapplied(recorder: RunRecorder, env: SyncEnvironment, status, code: str | None,
+               message: str, derived: Derived | None = None):  # fmt: skip
+    """End the run without its data: the caller's session let go, the end recorded (with
+    the change set it computed and did not apply, for a blocked run or a preview)."""
     db.session.rollback()
-    finish_unapplied(recorder, status, code, message, window=env.end_record_window)
+    finish_unapplied(recorder, status, code, message, window=env.end_record_window, derived=derived)

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from sisapp.config import (
+    SYNC_CHANGE_ROWS_PER_KIND,
     SYNC_CONCURRENCY,
+    SYNC_DELTA_MARGIN,
     SYNC_END_RECORD_WINDOW,
     SYNC_MAX_RETRIES,
     SYNC_PAGE_SIZE,
@@ -40,6 +42,8 @@ class SyncEnvironment:
     max_retries: int = SYNC_MAX_RETRIES
     end_record_window: float = SYNC_END_RECORD_WINDOW
     run_deadline: float | None = SYNC_RUN_DEADLINE
+    change_rows_per_kind: int = SYNC_CHANGE_ROWS_PER_KIND
+    delta_margin: float = SYNC_DELTA_MARGIN  # seconds a delta reads before its point
     progress_interval: float = 1.0
     today: date | None = None  # None: today in the device's region
     on_progress: Callable[[dict], None] | None = None
@@ -82,6 +86,10 @@ def sync_environment_from_config(config, **overrides) -> SyncEnvironment:
         "max_retries": int(config["SYNC_MAX_RETRIES"]),
         "end_record_window": float(config["SYNC_END_RECORD_WINDOW"]),
         "run_deadline": float(config["SYNC_RUN_DEADLINE"]),
+        "delta_margin": float(config.get("SYNC_DELTA_MARGIN", SYNC_DELTA_MARGIN)),
+        "change_rows_per_kind": int(
+            config.get("SYNC_CHANGE_ROWS_PER_KIND", SYNC_CHANGE_ROWS_PER_KIND)
+        ),
         "client_options": {
             "request_deadline": float(config["SYNC_REQUEST_DEADLINE"]),
             "retry_after_max": float(config["SYNC_RETRY_AFTER_MAX"]),

@@ -57,16 +57,20 @@ class SyncErrorCode(CodeTable):
     )
     LARGE_REMOVAL = (
         "SY200",
-        "The sync would remove more matched users, classrooms or memberships than the "
-        "safety threshold allows; nothing was changed.",
-        "Check the SIS data (school year, excluded schools). If the removal is right, choose "
-        "'Allow large removals' on the integration and sync again (applies once).",
+        "The sync was blocked: it would remove more matched users, classrooms or memberships "
+        "than the safety threshold allows; nothing was changed.",
+        "Look at what it would remove (the blocked run lists the removals and why). Check the "
+        "SIS data (school year, excluded schools). If the removals are right, choose 'Allow "
+        "these removals' ('Allow large removals') on the integration: it syncs once past "
+        "the threshold.",
+        "The run's status is blocked, with its refused change set (counts and first rows). "
         "The threshold is SYNC_REMOVAL_THRESHOLD (0.2 = 20%) of the matched users, "
         "classrooms or classroom memberships the integration held, checked on every sync; "
         "removing fewer than 10 rows never trips it, and removals the admin chose (excluded "
         "schools, Sync Classroom Data switched off) do not count. A blocked run applies "
-        "nothing, not even the additions; 'Allow large removals' lets the next sync through "
-        "once.",
+        "nothing, not even the additions. The consent: services.change_sets."
+        "allow_removals_once, or `flask --app app sync run ID --allow-large-removals`; a "
+        "preview that would be blocked ends blocked too.",
     )
 
 

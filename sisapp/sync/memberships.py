@@ -24,16 +24,11 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import (
-    Column,
-    Integer,
-    MetaData,
-    PrimaryKeyConstraint,
-    String,
-    Table,
     and_,
     bindparam,
     delete,
     exists,
+    func,
     insert,
     or_,
     select,
@@ -49,28 +44,14 @@ from sisapp.models import (
 )
 from sisapp.sync import dialect
 from sisapp.sync.batches import ROWS, batched
-from sisapp.sync.stage import STAGE_ENROLLMENT
-
-_tmp = MetaData()
-NEW_MEMBERS = Table(
-    "sync_new_member",
-    _tmp,
-    Column("classroom_id", Integer, nullable=False),
-    Column("directory_user_id", Integer, nullable=False),
-    Column("role", String(10)),
-    PrimaryKeyConstraint("classroom_id", "directory_user_id"),
-    prefixes=["TEMPORARY"],
+from sisapp.sync.changes import ChangeSet, record_members
+from sisapp.sync.stage import (
+    DIRTY_CLASSES,
+    DIRTY_TABLES,
+    DIRTY_USERS,
+    NEW_MEMBERS,
+    STAGE_ENROLLMENT,
 )
-DIRTY_CLASSES = Table(
-    "sync_dirty_class",
-    _tmp,
-    Column("sis_id", String(255), primary_key=True),
-    prefixes=["TEMPORARY"],
-)
-DIRTY_USERS = Table(
-    "sync_dirty_user", _tmp, Column("sis_id", String(255), primary_key=True), prefixes=["TEMPORARY"]
-)
-DIRTY_TABLES = (DIRTY_CLASSES, DIRTY_USERS)
 
 
 @dataclass
@@ -179,11 +160,15 @@ def _insert_wanted(conn, table, source) -> None:
     dialect.insert_from_select_skipping_repeats(conn, table, names, source)
 
 
-def store_members(conn, integration, excluded: set[str], today: date, dirty: Dirty | None) -> int:
+def store_members(conn, integration, excluded: set[str], today: date, dirty: Dirty | None,
+                  cs: ChangeSet | None = None, unlinked: set[int] = frozenset()) -> int:  # fmt: skip
     """Bring the memberships of the integration's classrooms to what the mirror says;
-    returns how many were removed (for the safety threshold)."""
+    returns how many were removed (for the safety threshold). What changed goes to
+    ``cs`` (members that go because their user's match went: ``unlinked``)."""
+    cs = cs if cs is not None else ChangeSet()
+    report = {"unlinked": unlinked, "ended": bool(integration.respect_enrolment_date)}
     if dirty is not None:
-        return _store_changed_members(conn, integration, excluded, today, dirty)
+        return _store_changed_members(conn, integration, excluded, today, dirty, cs, report)
     iid = integration.id
     member, tmp = ClassroomMember.__table__, NEW_MEMBERS
     source = _wanted(conn, integration, excluded, today)
@@ -192,6 +177,9 @@ def store_members(conn, integration, excluded: set[str], today: date, dirty: Dir
         # Nothing to diff against (a first sync, or classes newly turned on): the
         # wanted rows go straight in, without the temporary table and its anti-joins.
         _insert_wanted(conn, member, source)
+        added = _count(conn, mine)  # (PostgreSQL's rowcount of INSERT ... SELECT says 0)
+        first = conn.execute(select(member.c.classroom_id, member.c.directory_user_id).where(mine).limit(cs.room("memberships"))).all()  # fmt: skip
+        record_members(conn, cs, [], first, removed_total=0, added_total=added, **report)
         return 0
     NEW_MEMBERS.drop(conn, checkfirst=True)
     NEW_MEMBERS.create(conn)
@@ -201,26 +189,40 @@ def store_members(conn, integration, excluded: set[str], today: date, dirty: Dir
             tmp.c.classroom_id == member.c.classroom_id,
             tmp.c.directory_user_id == member.c.directory_user_id,
         )
-        removed = conn.execute(delete(member).where(mine, ~exists().where(pair))).rowcount
+        removed = conn.execute(
+            delete(member)
+            .where(mine, ~exists().where(pair))
+            .returning(member.c.classroom_id, member.c.directory_user_id)
+        ).all()
         conn.execute(
             update(member)
             .where(mine, exists().where(pair, tmp.c.role != member.c.role))
             .values(role=select(tmp.c.role).where(pair).scalar_subquery())
         )
-        conn.execute(
-            insert(member).from_select(
-                ["classroom_id", "directory_user_id", "role"],
-                select(tmp.c.classroom_id, tmp.c.directory_user_id, tmp.c.role).where(
-                    ~exists().where(pair)
-                ),
-            )
+        fresh = select(tmp.c.classroom_id, tmp.c.directory_user_id, tmp.c.role).where(
+            ~exists().where(pair)
         )
-        return max(removed or 0, 0)
+        first = conn.execute(fresh.limit(cs.room("memberships"))).all()
+        kept = _count(conn, mine)
+        conn.execute(
+            insert(member).from_select(["classroom_id", "directory_user_id", "role"], fresh)
+        )
+        added = _count(conn, mine) - kept
+        removed = [tuple(r) for r in removed]
+        first = [(c, u) for c, u, _ in first]
+        record_members(conn, cs, removed, first, removed_total=len(removed),
+                       added_total=max(added or 0, 0), **report)  # fmt: skip
+        return len(removed)
     finally:
         NEW_MEMBERS.drop(conn, checkfirst=True)
 
 
-def _store_changed_members(conn, integration, excluded, today, dirty: Dirty) -> int:
+def _count(conn, mine) -> int:
+    return conn.scalar(select(func.count()).select_from(ClassroomMember.__table__).where(mine))
+
+
+def _store_changed_members(conn, integration, excluded, today, dirty: Dirty, cs: ChangeSet,
+                           report: dict) -> int:  # fmt: skip
     """The delta path: the few rows in scope are diffed in Python.
 
     The enrollments involved are found in SQL (``_involved``) and mapped to classrooms
@@ -270,6 +272,9 @@ def _store_changed_members(conn, integration, excluded, today, dirty: Dirty) -> 
         )
     for chunk in batched(new, ROWS):
         conn.execute(insert(table), chunk)
+    removed = [key for key, (mid, _) in stored.items() if key not in wanted and (key in scope or key[1] in relinked)]  # fmt: skip
+    added = [(row["classroom_id"], row["directory_user_id"]) for row in new]
+    record_members(conn, cs, removed, added, removed_total=len(removed), added_total=len(added), **report)  # fmt: skip
     return len(gone)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -93,9 +93,12 @@ def read_sis(
     full: bool,
     started_at: datetime,
     recorder: RunRecorder,
+    margin: float = 0,
 ) -> ReadResult:
     """Read schools, sessions, users and each school's classes and enrollments, staged
-    (and committed) on the run's ``session`` by the time it returns.
+    (and committed) on the run's ``session`` by the time it returns. A delta reads from
+    ``margin`` seconds before each delta point (SYNC_DELTA_MARGIN: clock skew between
+    the SIS and us; records read twice merge to the same result, rule 6).
 
     Raises ``SyncError(ALL_SCHOOLS_FAILED)`` when schools were to be read and none could.
     """
@@ -104,7 +107,7 @@ def read_sis(
     with client:
         sink = StageSink(session.connection())
         try:
-            result = _read(client, session, integration, run_id, full, started_at, recorder, sink)  # fmt: skip
+            result = _read(client, session, integration, run_id, full, started_at, recorder, sink, margin)  # fmt: skip
         except BaseException:
             sink.abandon()
             raise
@@ -123,9 +126,10 @@ def _writer(table, sink: StageSink, recorder: RunRecorder, client) -> StageWrite
     return StageWriter(table, STAGE_COLUMNS[table], sink, recorder, client)
 
 
-def _read(client, session, integration, run_id, full, started_at, recorder, sink) -> ReadResult:
+def _read(client, session, integration, run_id, full, started_at, recorder, sink, margin=0) -> ReadResult:  # fmt: skip
     log = recorder.log
-    since = None if full else integration.last_sync_at
+    skew = timedelta(seconds=margin)
+    since = None if full or integration.last_sync_at is None else integration.last_sync_at - skew
     result = ReadResult(started_at=started_at, full=since is None)
     mode = "full" if since is None else f"changes since {since:%Y-%m-%d %H:%M:%S} UTC"
     excluded = set(integration.excluded_school_ids or ())
@@ -155,7 +159,7 @@ def _read(client, session, integration, run_id, full, started_at, recorder, sink
     slice_times = {}
     if since is not None:
         sink.drain()  # the session's connection is the sink's: it must be idle
-        slice_times = _slice_times(session, integration.id)
+        slice_times = {sid: at - skew if at else at for sid, at in _slice_times(session, integration.id).items()}  # fmt: skip
     plan = [(school, slice_times.get(school.sourced_id)) for school in to_read]
     shared, together = _shared_delta_point(plan)
     at_once = (client, session, run_id, together, shared, recorder, result, sink)

@@ -213,16 +213,11 @@ def finish_applied(conn, recorder: RunRecorder, read, derived, seconds: float) -
     status, code, message = SyncStatus.SUCCEEDED, None, None
     if read.failed:
         status, code, message = SyncStatus.PARTIAL, ErrorCode.SCHOOL_READ_FAILED.value, _partial(read)  # fmt: skip
-    counts = {
-        "unmatched_users": derived.summary.unmatched,
-        "matched_students": derived.summary.matched_students,
-        "matched_teachers": derived.summary.matched_teachers,
-        "imported_classes": derived.imported_classes,
-        "parents": derived.parents,
-    }
+    counts = _counts(derived)
     _log_summary(recorder.log, derived, counts, seconds)
     if message:
         recorder.log.add(message, "warning", summary=True)
+    changes = derived.changes
     ended = conn.execute(
         update(SyncRun)
         .where(SyncRun.id == recorder.run_id, SyncRun.status == SyncStatus.RUNNING)
@@ -230,12 +225,13 @@ def finish_applied(conn, recorder: RunRecorder, read, derived, seconds: float) -
             status=status, error_code=code, error_message=message, finished_at=utcnow(),
             heartbeat_at=utcnow(), phase="done", progress_done=recorder.total,
             progress_total=recorder.total, records_read=read.records,
-            log_truncated=recorder.log.dropped, **counts,
+            log_truncated=recorder.log.dropped, changes=changes.counts, **counts,
         )
     ).rowcount  # fmt: skip
     if not ended:
         raise RunEnded(recorder.run_id)
     recorder.log.write(conn)
+    changes.write(conn, recorder.run_id)
 
 
 class RunEnded(Exception):
@@ -247,15 +243,26 @@ class RunEnded(Exception):
 
 
 def finish_unapplied(
-    recorder: RunRecorder, status: SyncStatus, code: str, message: str, *, window: float = 0
-) -> bool:
+    recorder: RunRecorder, status: SyncStatus, code: str | None, message: str, *,
+    window: float = 0, derived=None,
+) -> bool:  # fmt: skip
     """Record an ending that applied nothing, in its own transaction, only while the run is
     still active. A database that is unreachable is retried with a growing pause for up
     to ``window`` seconds, so an outage ends the run with its own code (SY120) instead of
-    leaving it to the sweep. Returns False when the end could not be recorded."""
+    leaving it to the sweep. Returns False when the end could not be recorded.
+
+    ``derived``: what a blocked run or a preview computed; its change set (the refused
+    or previewed changes) is recorded, and a preview's Sync Details counts too."""
     run_id = recorder.run_id
     recorder.paused = False
-    recorder.log.add(f"{status.value}: {message}", "error" if status is SyncStatus.FAILED else "warning", summary=True)  # fmt: skip
+    extra = {}
+    if derived is not None:
+        _log_changes(recorder.log, derived)
+        extra["changes"] = derived.changes.counts
+        if status is SyncStatus.PREVIEW:
+            extra.update(_counts(derived))
+    level = "error" if status is SyncStatus.FAILED else "info" if status is SyncStatus.PREVIEW else "warning"  # fmt: skip
+    recorder.log.add(f"{status.value}: {message}", level, summary=True)
     deadline, pause = time.monotonic() + window, 0.5
     while True:
         try:
@@ -267,10 +274,13 @@ def finish_unapplied(
                         status=status, error_code=code, error_message=message[:4000],
                         finished_at=utcnow(), heartbeat_at=utcnow(), phase=status.value,
                         records_read=recorder.records, log_truncated=recorder.log.dropped,
+                        **extra,
                     )
                 ).rowcount  # fmt: skip
                 if ended:
                     recorder.log.write(conn)
+                    if derived is not None:
+                        derived.changes.write(conn, run_id)
                 else:
                     logger.warning("sync run %s was ended elsewhere; not ending it again", run_id)
             return True
@@ -282,6 +292,34 @@ def finish_unapplied(
             pause = min(pause * 2, 15.0)
     logger.error("gave up recording the end of sync run %s (left for the sweep)", run_id)
     return False
+
+
+def _counts(derived) -> dict:
+    return {
+        "unmatched_users": derived.summary.unmatched,
+        "matched_students": derived.summary.matched_students,
+        "matched_teachers": derived.summary.matched_teachers,
+        "imported_classes": derived.imported_classes,
+        "parents": derived.parents,
+    }
+
+
+def _log_changes(log: RunLog, derived) -> None:
+    """The change set and every removal with its reason (also the ones the admin chose,
+    which the safety threshold does not count)."""
+    removals, changes = derived.removals, derived.changes
+    log.add(changes.summary(), summary=True)
+    for line in changes.removal_lines():
+        log.add(line, summary=True)
+    gone = changes.counts
+    log.add(
+        f"removed: {gone['matched_users']['removed']} of {removals.held['users']} users, "
+        f"{gone['classrooms']['removed']} of {removals.held['classrooms']} classrooms, "
+        f"{gone['memberships']['removed']} of {removals.held['memberships']} memberships; "
+        "counted towards the safety threshold: "
+        + ", ".join(f"{removals.removed[k]} {k}" for k in ("users", "classrooms", "memberships")),
+        summary=True,
+    )
 
 
 def _partial(read) -> str:
@@ -313,14 +351,6 @@ def _log_summary(log: RunLog, derived, counts: dict, seconds: float) -> None:
         skipped = ", ".join(f"{n} {why}" for why, n in sorted(derived.parent_skips.items()) if n)
         if skipped:
             log.add(f"parents skipped: {skipped}", "warning", summary=True)
-    removals = derived.removals
-    log.add(
-        "removed: "
-        + ", ".join(
-            f"{removals.removed[k]} of {removals.held[k]} {k}"
-            for k in ("users", "classrooms", "memberships")
-        ),  # fmt: skip
-        summary=True,
-    )
+    _log_changes(log, derived)
     details = ", ".join(f"{key.replace('_', ' ')} {value}" for key, value in counts.items())
     log.add(f"applied in {seconds:.1f} s: {details}", summary=True)

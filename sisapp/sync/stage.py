@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import Boolean, Column, Integer, MetaData, Table
+from sqlalchemy import Boolean, Column, Integer, MetaData, PrimaryKeyConstraint, String, Table
 
 from sisapp.models import SisClass, SisEnrollment, SisUser, normalise_email
 from sisapp.sync import dialect
@@ -142,3 +142,29 @@ def enrollment_row(run_id: int, school_id: str, enrollment, day) -> tuple:
         day(enrollment.begin_date),
         day(enrollment.end_date),
     )
+
+
+# The membership step's scratch tables (temporary, of the run's connection).
+_memberships_tmp = MetaData()
+NEW_MEMBERS = Table(
+    "sync_new_member",
+    _memberships_tmp,
+    Column("classroom_id", Integer, nullable=False),
+    Column("directory_user_id", Integer, nullable=False),
+    Column("role", String(10)),
+    PrimaryKeyConstraint("classroom_id", "directory_user_id"),
+    prefixes=["TEMPORARY"],
+)
+DIRTY_CLASSES = Table(
+    "sync_dirty_class",
+    _memberships_tmp,
+    Column("sis_id", String(255), primary_key=True),
+    prefixes=["TEMPORARY"],
+)
+DIRTY_USERS = Table(
+    "sync_dirty_user",
+    _memberships_tmp,
+    Column("sis_id", String(255), primary_key=True),
+    prefixes=["TEMPORARY"],
+)
+DIRTY_TABLES = (DIRTY_CLASSES, DIRTY_USERS)

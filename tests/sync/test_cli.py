@@ -12,7 +12,7 @@ from tests.helpers.demo_sis import import_directory, running_sis
 from tests.helpers.sync_district import CLIENT_ID, CLIENT_SECRET
 
 KEYS = {"status", "unmatched_users", "matched_students", "matched_teachers", "imported_classes",
-        "parents", "error_code", "message"}  # fmt: skip
+        "parents", "error_code", "message", "changes"}  # fmt: skip
 
 
 @pytest.fixture

@@ -82,7 +82,7 @@ def test_large_removal_is_blocked_until_allowed(make_integration, sync, district
         district.enrollments[:] = [e for e in district.enrollments if e["school"]["sourcedId"] != gone]  # fmt: skip
         district.touch()
     run = sync(integration, full=True)
-    assert run.status is SyncStatus.PARTIAL and run.error_code == "SY200"
+    assert run.status is SyncStatus.BLOCKED and run.error_code == "SY200"
     assert "Allow large removals" in run.error_message and "memberships" in run.error_message
     db.session.refresh(integration)
     assert snapshot(integration.id) == before and integration.last_sync_at == last_sync

@@ -5,7 +5,7 @@ is back to normal; each can switch this off (on by default, existing admins incl
 notified_at marks a run whose emails were queued, so they go out once per run.
 
 Revision ID: e3b8d5a61c92
-Revises: c4a7e19b2f30
+Revises: e3b8d51f0a96
 Create Date: 2026-12-02 19:00:00
 
 """
@@ -17,7 +17,7 @@ import sisapp.models.types
 
 # revision identifiers, used by Alembic.
 revision = 'e3b8d5a61c92'
-down_revision = 'c4a7e19b2f30'
+down_revision = 'e3b8d51f0a96'
 branch_labels = None
 depends_on = None
 
