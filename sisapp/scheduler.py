@@ -145,6 +145,7 @@ def dispatch_region(
         log.warning("%s window of %s closed before it was dispatched", region.value, slot)
     else:
         dispatched = _dispatched(slot)
+        _warn_if_the_day_overflows(region, slot)
         for planned in planner.day_plan(region, slot, plan_settings()).values():
             if planned.region != region or planned.integration_id in dispatched:
                 continue
@@ -161,6 +162,18 @@ def dispatch_region(
                 )
     ensure_region_dispatches(scheduler, max(now, slot))
     return started
+
+
+def _warn_if_the_day_overflows(region: Region, slot: datetime) -> None:
+    """Say so when the day's plan does not fit the window at SYNC_WORKER_CAPACITY."""
+    fit = planner.day_fit(region, slot, plan_settings())
+    late = fit.overflow[region]
+    if late:
+        log.warning(
+            "%s: the planned day runs %s past its 24-hour window with %d workers; it needs %d "
+            "(raise SYNC_WORKER_CAPACITY and add workers)",
+            region.value, late, fit.capacity, fit.workers_needed,
+        )  # fmt: skip
 
 
 def _dispatched(slot: datetime) -> set[int]:

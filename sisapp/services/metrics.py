@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import time as _time
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 
@@ -29,8 +30,10 @@ from sqlalchemy import literal, select
 from sqlalchemy.engine import Connection
 
 from sisapp.extensions import db
-from sisapp.models import OneRosterIntegration, SyncTrigger
+from sisapp.models import OneRosterIntegration, Region, SyncTrigger
 from sisapp.models.types import UTCDateTime, utcnow
+from sisapp.schedule import regional
+from sisapp.schedule.planner import PlanSettings, overflow
 from sisapp.services import health
 from sisapp.services.run_stats import (
     ACTIVE,
@@ -76,11 +79,15 @@ def exposition(app) -> bytes:
     return generate_latest(app_registry(app))
 
 
+OVERFLOW_SECONDS = 300
+
+
 class SyncCollector(Collector):
     """Yields the sync and queue metric families; needs an app context when collected."""
 
     def __init__(self) -> None:
         self.stats = RunStats()
+        self._overflow: tuple[float, dict] | None = None
 
     def describe(self) -> list[Metric]:
         return []  # registering must not query the database
@@ -95,7 +102,29 @@ class SyncCollector(Collector):
             yield from run_families(totals)
             yield duration_family(totals)
             yield last_success_family(conn, totals, now)
+        yield self.overflow_family(config, now)
         yield from redis_families(config)
+
+    def overflow_family(self, config, now: datetime) -> Metric:
+        """How far each region's planned day runs past its 24-hour window (0: it fits).
+        Planning a large install takes a fraction of a second, so a scrape reuses the
+        figures for OVERFLOW_SECONDS (plans move only as runs finish)."""
+        cached = self._overflow
+        if cached is None or _time.monotonic() - cached[0] > OVERFLOW_SECONDS:
+            settings = PlanSettings.from_config(config)
+            values = {}
+            for region in Region:
+                slot = regional.open_slot(region, now) or regional.next_slot(region, now)
+                values[region.value] = overflow(region, slot, settings).total_seconds()
+            self._overflow = cached = (_time.monotonic(), values)
+        family = GaugeMetricFamily(
+            "sisapp_schedule_overflow_seconds",
+            "How far the region's planned day runs past its 24-hour window (0: it fits).",
+            labels=["region"],
+        )
+        for region, seconds in cached[1].items():
+            family.add_metric([region], seconds)
+        return family
 
 
 def run_families(totals: Totals) -> Iterator[Metric]:

@@ -256,3 +256,13 @@ def test_rq_scheduler_fires_the_dispatch_and_a_worker_runs_it(app, processes, re
 
     finish(processes.flask("scheduler", "--burst"))  # a restart adds nothing
     assert scheduled_ids(scheduler) == pending
+
+
+def test_a_day_that_does_not_fit_its_window_is_a_warning_with_the_workers_needed(
+    app, redis_conn, chicago_integrations, caplog
+):
+    app.config.update(SYNC_WORKER_CAPACITY=1, SYNC_DEFAULT_DURATION=6 * 3600)
+    with caplog.at_level("WARNING", logger="sisapp.scheduler"):
+        dispatch_region(Region.US_NZ, SLOT, SLOT, make_scheduler())
+    warned = [r.getMessage() for r in caplog.records if "past its 24-hour window" in r.getMessage()]
+    assert len(warned) == 1 and "it needs 2" in warned[0], warned

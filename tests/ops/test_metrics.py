@@ -220,3 +220,21 @@ def test_a_scrape_without_the_database_answers_503_and_says_nothing_of_it(tmp_pa
     assert response.status_code == 503
     assert response.get_data(as_text=True) == "database unavailable\n"
     assert "missing" not in caplog.text
+
+
+def test_schedule_overflow_per_region_is_what_the_planner_says(app, client, own_redis, device):
+    from sisapp.models import Region
+    from sisapp.models.types import utcnow
+    from sisapp.schedule import planner, regional
+
+    app.config.update(SYNC_WORKER_CAPACITY=1, SYNC_DEFAULT_DURATION=4 * 3600)
+    for k in range(8):  # 32 hours of US syncs on one worker: the day cannot fit
+        make_integration(device, f"SIS {k}")
+    samples = scrape(client)["sisapp_schedule_overflow_seconds"]
+    now = utcnow()
+    settings = planner.PlanSettings.from_config(app.config)
+    for region in Region:
+        slot = regional.open_slot(region, now) or regional.next_slot(region, now)
+        want = planner.overflow(region, slot, settings).total_seconds()
+        assert samples[(("region", region.value),)] == want
+    assert samples[(("region", device.region.value),)] > 0
