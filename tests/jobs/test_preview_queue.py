@@ -9,8 +9,14 @@ from sisapp.extensions import db
 from sisapp.models import SyncStatus, SyncTrigger
 from sisapp.services import sync_runs
 from sisapp.services.change_sets import allow_removals_once, latest_preview, preview_sync
-from tests.jobs.conftest import finish
-from tests.jobs.test_real_sync import district, integration, job_config, sis, stored  # noqa: F401
+from tests.helpers.processes import finish
+from tests.jobs.test_real_sync import (  # noqa: F401
+    district,
+    integration,
+    job_config,
+    sis_credentials,
+    stored,
+)
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ from sisapp.extensions import db
 from sisapp.models import SyncChange, SyncLogLine, SyncStatus
 from sisapp.services.change_sets import announced_removals, run_changes
 from sisapp.services.integrations import set_excluded_schools
-from tests.sync.conftest import snapshot
+from tests.helpers.sync_state import snapshot
 
 ALL_ON = {"respect_enrolment_date": True, "respect_academic_sessions": True,
           "sync_parents": True, "relationship_type": "parent"}  # fmt: skip

@@ -15,7 +15,9 @@ from sisapp.schedule.full_reads import full_read_due, next_full_read_slot
 from sisapp.services.change_sets import last_good_run, next_full_read
 from sisapp.services.integrations import reset_integration
 from sisapp.services.sync_runs import latest_run
-from tests.sync.conftest import TODAY, SyncEnvironment, counts, run_sync
+from sisapp.sync import SyncEnvironment, run_sync
+from tests.helpers.sync_district import TODAY
+from tests.helpers.sync_state import counts
 
 
 def _family_name(integration, sid):

@@ -10,7 +10,8 @@ from sisapp.extensions import db
 from sisapp.models import SyncChange, SyncRun, SyncStatus, SyncTrigger
 from sisapp.services.change_sets import allow_removals_once, last_good_run, latest_preview
 from sisapp.services.sync_runs import active_run, latest_run
-from tests.sync.conftest import TODAY, SyncEnvironment, run_sync
+from sisapp.sync import SyncEnvironment, run_sync
+from tests.helpers.sync_district import TODAY
 
 RUN_TABLES = {"sync_run", "sync_log_line", "sync_change"}
 
