@@ -9,8 +9,8 @@ from sisapp import queue
 from sisapp.extensions import db
 from sisapp.models import SyncRun, SyncStatus, SyncTrigger
 from sisapp.services.sync_runs import request_sync
+from tests.helpers.mail import SMTP_PASSWORD, SmtpServer, free_port, mail_env
 from tests.helpers.processes import finish
-from tests.notifications.conftest import SMTP_PASSWORD, SmtpServer, free_port, mail_env
 
 
 def test_an_unreachable_mail_server_leaves_the_sync_alone_and_the_email_is_retried(

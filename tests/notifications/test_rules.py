@@ -12,7 +12,7 @@ from sisapp.models.types import utcnow
 from sisapp.services import notifications
 from sisapp.services.mailer import MailError, parse_smtp_url
 from sisapp.services.notifications import Outcome
-from tests.notifications.conftest import SMTP_PASSWORD
+from tests.helpers.mail import SMTP_PASSWORD
 
 
 def ended_run(integration, status: SyncStatus, code: str | None = None) -> SyncRun:

@@ -6,8 +6,8 @@ from sisapp.extensions import db
 from sisapp.models import SyncRun, SyncStatus, SyncTrigger
 from sisapp.services.error_codes import code_info
 from sisapp.services.sync_runs import request_sync
+from tests.helpers.mail import mail_env
 from tests.helpers.processes import finish
-from tests.notifications.conftest import mail_env
 
 NORTH_WANTS = {"ann@northside.example", "bob@northside.example"}
 

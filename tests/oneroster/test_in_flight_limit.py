@@ -13,8 +13,7 @@ import pytest
 
 from sisapp.oneroster import ConnectionSettings, OneRosterClient
 from sisapp.oneroster.limiter import InFlightLimit
-
-from .conftest import FakeClock
+from tests.helpers.oneroster import FakeClock
 
 
 def answer(limit: InFlightLimit, clock: FakeClock, latency: float, times: int = 1) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from sisapp import create_app
 from sisapp.extensions import db
 from tests.helpers.app import test_config as _test_config
-from tests.ops.conftest import BlackHole, Forwarder, register_worker
+from tests.helpers.ops import BlackHole, Forwarder, register_worker
 
 ON_POSTGRES = bool(os.environ.get("SISAPP_TEST_DATABASE_URL"))
 

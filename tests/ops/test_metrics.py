@@ -17,7 +17,7 @@ from sisapp.models.types import utcnow
 from sisapp.services.metrics import DURATION_BUCKETS
 from tests.helpers.app import make_device
 from tests.helpers.integrations import make_integration
-from tests.ops.conftest import TOKEN, register_worker
+from tests.helpers.ops import TOKEN, register_worker
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
