@@ -13,7 +13,7 @@ from tests.helpers.processes import output
 pytestmark = pytest.mark.slow
 
 KEYS = {"status", "unmatched_users", "matched_students", "matched_teachers", "imported_classes",
-        "parents", "error_code", "message"}  # fmt: skip
+        "parents", "error_code", "message", "changes"}  # fmt: skip
 
 
 def _last_json(text: str) -> dict:
