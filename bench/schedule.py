@@ -28,11 +28,12 @@ import statistics
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.sync import own_database  # noqa: E402
 
 PASSWORD = "bench-password-not-real"
 # Tuesday 10 March 2026: Perth's 6 PM (10:00 UTC) opens the day.
@@ -45,35 +46,6 @@ def durations(rng: random.Random) -> float:
     kind = rng.random()
     low, high = (3, 30) if kind < 0.80 else (30, 90) if kind < 0.95 else (90, 240)
     return 60 * math.exp(rng.uniform(math.log(low), math.log(high)))
-
-
-@contextmanager
-def own_database(url: str | None, workdir: Path):
-    """A new SQLite file, or a new database on the given PostgreSQL server."""
-    if url is None:
-        yield f"sqlite:///{workdir / 'schedule.db'}"
-        return
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    server = make_url(url).set(drivername="postgresql+psycopg")
-    name = f"sisapp_bench_schedule_{os.getpid()}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.set(database=name).render_as_string(hide_password=False)
-    finally:
-        from sisapp.extensions import db
-
-        try:
-            db.session.remove()
-            db.engine.dispose()
-        except RuntimeError:
-            pass
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def fill(count: int, page_count: int, seed: int) -> int:
@@ -202,7 +174,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="sisapp-bench-schedule-"))
     os.environ.setdefault("SISAPP_INSTANCE_PATH", str(workdir))
     try:
-        with own_database(args.database_url, workdir) as url:
+        with own_database(args.database_url, workdir, label="schedule") as url:
             from sisapp import create_app
             from sisapp.extensions import db
 

@@ -238,11 +238,12 @@ def main() -> None:
 
 
 @contextmanager
-def own_database(url: str | None, workdir: Path):
+def own_database(url: str | None, workdir: Path, label: str = "sync"):
     """The database to bench in: a new SQLite file, the given URL, or for PostgreSQL a
-    new database on the given server (``setup_app`` drops every table it finds)."""
+    new database on the given server (``setup_app`` drops every table it finds).
+    bench/schedule.py uses it too, with its own ``label``."""
     if url is None:
-        yield f"sqlite:///{workdir / 'bench.db'}"
+        yield f"sqlite:///{workdir / f'bench-{label}.db'}"
         return
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
@@ -251,7 +252,8 @@ def own_database(url: str | None, workdir: Path):
     if server.get_backend_name() != "postgresql":
         yield url
         return
-    name = f"sisapp_bench_sync_{os.getpid()}"
+    server = server.set(drivername="postgresql+psycopg")
+    name = f"sisapp_bench_{label}_{os.getpid()}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
