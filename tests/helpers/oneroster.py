@@ -4,6 +4,8 @@ public address, a fake clock, and an in-memory collection server for requests-mo
 from __future__ import annotations
 
 import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 SECRET = "s3cr3t-Sh0uld-Never-Leak"
@@ -87,3 +89,31 @@ def users(n: int, prefix: str = "u") -> list[dict]:
         }
         for i in range(n)
     ]
+
+
+class LocalSIS(ThreadingHTTPServer):
+    """A real threaded HTTP server on 127.0.0.1, serving from a thread of its own, that
+    counts the requests it serves at once (``now``, ``max``); requests-mock serialises
+    requests, so it cannot show overlap."""
+
+    daemon_threads = True
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
+        self.lock = threading.Lock()
+        self.now = self.max = 0
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/ims/oneroster/v1p1"
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass

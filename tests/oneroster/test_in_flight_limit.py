@@ -4,16 +4,14 @@ answers 429 or its latency climbs, grown back by one per window of answers (AIMD
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from sisapp.oneroster import ConnectionSettings, OneRosterClient
 from sisapp.oneroster.limiter import InFlightLimit
-from tests.helpers.oneroster import FakeClock
+from tests.helpers.oneroster import FakeClock, LocalSIS, QuietHandler
 
 
 def answer(limit: InFlightLimit, clock: FakeClock, latency: float, times: int = 1) -> None:
@@ -80,36 +78,20 @@ def test_waiting_requests_hold_no_slot_and_a_failed_request_gives_its_slot_back(
 # --- against a real HTTP server ------------------------------------------------------------
 
 
-class CountingSIS(ThreadingHTTPServer):
+class CountingSIS(LocalSIS):
     """One paged collection, ``delay`` seconds per page, counting requests served at once;
     answers 429 to the requests numbered in ``throttle``."""
 
-    daemon_threads = True
-
     def __init__(self, records: int, delay: float, throttle: range = range(0)) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
         self.rows = [{"sourcedId": f"u{i:04d}", "status": "active"} for i in range(records)]
         self.delay = delay
         self.throttle = throttle
-        self.lock = threading.Lock()
-        self.now = self.max = self.count = 0
+        self.count = 0
         self.max_after_429 = 0  # most at once among requests that arrived after a 429 burst
-        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/ims/oneroster/v1p1"
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
+        super().__init__(_Handler)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
+class _Handler(QuietHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         server: CountingSIS = self.server
         with server.lock:

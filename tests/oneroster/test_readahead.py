@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -21,7 +20,7 @@ from sisapp.oneroster import (
     OneRosterError,
 )
 from sisapp.oneroster.readahead import ReadAhead
-from tests.helpers.oneroster import V11, Collection
+from tests.helpers.oneroster import V11, Collection, LocalSIS, QuietHandler
 
 
 def _readahead_threads() -> list[threading.Thread]:
@@ -138,39 +137,21 @@ def test_the_caller_is_called_back_while_it_waits_for_a_slow_stream():
 # --- through the client ---------------------------------------------------------------
 
 
-class SlowSIS(ThreadingHTTPServer):
-    """A real threaded HTTP server with nested school collections and 20 ms per page,
-    counting how many requests it serves at once (requests-mock serialises requests,
-    so it cannot show overlap)."""
-
-    daemon_threads = True
+class SlowSIS(LocalSIS):
+    """Nested school collections and 20 ms per page, counting how many requests it
+    serves at once."""
 
     def __init__(self, schools: int) -> None:
-        super().__init__(("127.0.0.1", 0), _SlowHandler)
         self.collections = {}
         for s in range(schools):
             sid = f"s{s}"
             ref = {"school": {"sourcedId": sid}}
             self.collections[f"/schools/{sid}/classes"] = rows(f"{sid}-c", 7, **ref)
             self.collections[f"/schools/{sid}/enrollments"] = rows(f"{sid}-e", 45, **ref)
-        self.lock = threading.Lock()
-        self.now = self.max = 0
-        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/ims/oneroster/v1p1"
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
+        super().__init__(_SlowHandler)
 
 
-class _SlowHandler(BaseHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
+class _SlowHandler(QuietHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         server: SlowSIS = self.server
         with server.lock:
