@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("integrations", __name__, url_prefix="/sis-integration")
 
-from sisapp.integrations import dialogs, filters, routes, runs  # noqa: E402,F401
+from sisapp.integrations import changes, dialogs, filters, routes, runs  # noqa: E402,F401

@@ -1,8 +1,9 @@
-"""Exclude Schools, Reset and Delete: a GET shows the dialog, a POST acts (SourceHut style)."""
+"""Exclude Schools, Reset, Delete and Allow these removals: a GET shows the dialog, a POST acts (SourceHut style)."""
 
 from flask_login import login_required
 
 from sisapp.integrations import bp
+from sisapp.integrations.changes import announcement, latest_blocked_changes
 from sisapp.integrations.common import (
     allow_private,
     done,
@@ -13,6 +14,7 @@ from sisapp.integrations.common import (
 )
 from sisapp.integrations.forms import ConfirmForm, ExcludeSchoolsForm
 from sisapp.oneroster import OneRosterError
+from sisapp.services.change_sets import allow_removals_once
 from sisapp.services.connection_check import refresh_schools, school_lists
 from sisapp.services.integrations import delete_integration, reset_integration, set_excluded_schools
 from sisapp.sync import SyncError
@@ -21,6 +23,8 @@ from sisapp.sync import SyncError
 def _exclude_dialog(integration, form, read_error=None):
     included, excluded = school_lists(integration)
     context = {"included": included, "excluded": excluded, "read_error": read_error}
+    if form.is_submitted():  # without JavaScript the re-rendered dialog says it
+        context["announcement"] = announcement(integration, "exclude", form)
     return render_dialog(
         "integrations/_dialog_exclude.html",
         "Exclude Schools",
@@ -43,8 +47,10 @@ def exclude_post(integration_id: int):
     """Save the Excluded Schools list; the next sync skips them."""
     integration = integration_or_404(integration_id)
     form = ExcludeSchoolsForm()
+    removals = announcement(integration, "exclude", form)
     if saved(form, lambda: set_excluded_schools(integration, form.excluded.data or [])):
-        return done(f"Schools saved for “{integration.name}”. Run Sync to apply them.", "warn")
+        message = f"Schools saved for “{integration.name}”. Run Sync to apply them."
+        return done(message + (f" {removals}" if removals else ""), "warn")
     return _exclude_dialog(integration, form)
 
 
@@ -75,21 +81,29 @@ CONFIRMED_ACTIONS = {
         delete_integration,
         "“{name}” was deleted. Its students, teachers and classrooms remain.",
     ),
+    "allow_removals": (
+        "Allow these removals",
+        allow_removals_once,
+        "A sync of “{name}” that may pass the safety threshold once was queued.",
+    ),
 }
 
 
 def _confirm(integration, form, kind: str):
+    # Allow these removals shows what the blocked sync refused (the admin's decision).
+    refused = latest_blocked_changes(integration) if kind == "allow_removals" else []
     return render_dialog(
         "integrations/_dialog_confirm.html",
         CONFIRMED_ACTIONS[kind][0],
         integration=integration,
         form=form,
         kind=kind,
+        refused=refused,
     )
 
 
 def _act_when_understood(integration_id: int, kind: str):
-    """Run Reset or Delete once "I Understand" is ticked; otherwise show the dialog again."""
+    """Run Reset, Delete or Allow these removals once "I Understand" is ticked; otherwise show the dialog again."""
     integration = integration_or_404(integration_id)
     form = ConfirmForm()
     if not form.validate_on_submit():
@@ -126,3 +140,17 @@ def delete(integration_id: int):
 def delete_post(integration_id: int):
     """Delete the integration (synced users and classrooms stay); needs "I Understand"."""
     return _act_when_understood(integration_id, "delete")
+
+
+@bp.get("/<int:integration_id>/allow-removals")
+@login_required
+def allow_removals(integration_id: int):
+    """Confirm Allow these removals: what the blocked sync would remove, and why."""
+    return _confirm(integration_or_404(integration_id), ConfirmForm(), "allow_removals")
+
+
+@bp.post("/<int:integration_id>/allow-removals")
+@login_required
+def allow_removals_post(integration_id: int):
+    """Queue a sync that may pass the safety threshold once; needs "I Understand"."""
+    return _act_when_understood(integration_id, "allow_removals")

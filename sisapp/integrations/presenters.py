@@ -7,7 +7,7 @@ advice a partial prints as they are; registered as template globals in sisapp.te
 import math
 from dataclasses import dataclass
 
-from sisapp.models import SyncRun, SyncStatus
+from sisapp.models import CHANGE_KINDS, SyncRun, SyncStatus
 from sisapp.services.error_codes import CodeInfo, code_info
 
 RESULT_LABELS = {
@@ -59,6 +59,50 @@ def run_status(run: SyncRun | None) -> RunStatusView | None:
         else "notice-error",
         error=code_info(run.error_code),
         show_action=status is SyncStatus.FAILED,
+    )
+
+
+# The change-set kinds in the admin's words (docs/sync-rules.md rule 12).
+CHANGE_LABELS = {
+    "matched_users": "matched users",
+    "unmatched_users": "unmatched users",
+    "classrooms": "classrooms",
+    "memberships": "classroom memberships",
+    "parents": "parent contacts",
+}
+
+
+@dataclass(frozen=True)
+class ChangeCount:
+    """One kind of a run's change set as the Sync Details and View Log print it."""
+
+    kind: str
+    added: int
+    removed: int
+    renamed: int = 0
+
+    @property
+    def label(self) -> str:
+        return CHANGE_LABELS[self.kind]
+
+    @property
+    def text(self) -> str:
+        """ "+12 / −3 classrooms, 2 renamed" (a true minus sign: screen readers say it)."""
+        text = f"+{self.added:,} / \u2212{self.removed:,} {self.label}"
+        return text + (f", {self.renamed:,} renamed" if self.renamed else "")
+
+
+def change_counts(changes: dict | None) -> list[ChangeCount]:
+    """Every kind of a run's change-set counts, in the model's order; empty when the run
+    ended before computing them (an old run, a failure before the apply)."""
+    if changes is None:
+        return []
+    return [change_count(kind, changes.get(kind) or {}) for kind in CHANGE_KINDS]
+
+
+def change_count(kind: str, counts: dict) -> ChangeCount:
+    return ChangeCount(
+        kind, counts.get("added", 0), counts.get("removed", 0), counts.get("renamed", 0)
     )
 
 

@@ -4,6 +4,7 @@ from flask import redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from sisapp.integrations import bp
+from sisapp.integrations.changes import announcement, row_extras
 from sisapp.integrations.common import (
     allow_private,
     done,
@@ -36,9 +37,11 @@ def home():
 @login_required
 def index():
     """The device's integrations, or what to do first when there are none."""
+    rows = overview(current_user.device_id)
     return render_template(
         "integrations/index.html",
-        rows=overview(current_user.device_id),
+        rows=rows,
+        extras={row.integration.id: row_extras(row) for row in rows},
         directory_count=count_directory(current_user.device_id),
     )
 
@@ -85,6 +88,10 @@ def _integration_dialog(form, integration=None, result=None, same_endpoint=None)
         result=result,
         same_endpoint=same_endpoint,
         powerschool_parents=POWERSCHOOL_PARENTS,
+        # A dialog posted without JavaScript says it on re-render (htmx asks on change).
+        announcement=announcement(integration, "edit", form)
+        if form.is_submitted() and integration
+        else "",
     )
 
 
@@ -126,9 +133,11 @@ def edit_post(integration_id: int):
     """Save edits (a blank secret keeps the stored one); the integration then needs a sync."""
     integration = integration_or_404(integration_id)
     form = _posted_form()
+    removals = announcement(integration, "edit", form)
     if saved(form, lambda: update_integration(integration, form.to_data(), secret_box())):
         return done(
-            f"“{integration.name}” was saved. A sync is needed for the changes to take effect.",
+            f"“{integration.name}” was saved. A sync is needed for the changes to take effect."
+            + (f" {removals}" if removals else ""),
             "warn",
         )
     return _integration_dialog(form, integration)

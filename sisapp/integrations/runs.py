@@ -1,13 +1,15 @@
-"""Sync, its live status fragment, Cancel, View Log and the unmatched users of a run."""
+"""Sync, Preview, their live status fragment, Cancel, View Log and the unmatched users of a run."""
 
 from flask import Response, abort, flash, redirect, render_template, request, stream_with_context
 from flask import url_for as _url_for
 from flask_login import current_user, login_required
 
 from sisapp.integrations import bp
+from sisapp.integrations.changes import LOG_ROWS, StatusExtras, status_extras
 from sisapp.integrations.common import integration_or_404, is_htmx, render_dialog
 from sisapp.models import SyncTrigger
 from sisapp.services import run_views
+from sisapp.services.change_sets import preview_sync, run_changes
 from sisapp.services.sync_runs import cancel_run, recent_runs, request_sync
 
 
@@ -21,9 +23,11 @@ def _run_or_404(integration_id: int, run_id: int):
 def _status(integration_id: int, run, notice: str | None = None, basis=None):
     """The fragment; an ended run also re-decides the "Settings changed" banner (a
     successful sync clears it without a reload), the polls of a running one do not."""
-    changed = False
+    changed, extras = False, StatusExtras()
     if run is not None and not run.status.is_active:
-        changed = run_views.settings_changed(integration_or_404(integration_id), run)
+        integration = integration_or_404(integration_id)
+        changed = not run.is_preview and run_views.settings_changed(integration, run)
+        extras = status_extras(integration, run)
     return render_template(
         "integrations/_status.html",
         integration_id=integration_id,
@@ -31,6 +35,7 @@ def _status(integration_id: int, run, notice: str | None = None, basis=None):
         notice=notice,
         settings_changed=changed,
         basis=basis,
+        extras=extras,
     )
 
 
@@ -43,6 +48,20 @@ def sync(integration_id: int):
     notice = None if created else "A sync is already in progress; here is its progress."
     if not is_htmx():
         flash(notice or f"Sync of “{integration.name}” was queued.", "info")
+        return redirect(_url_for("integrations.index"))
+    return _status(integration.id, run, notice, run_views.previous_basis(run))
+
+
+@bp.post("/<int:integration_id>/preview")
+@login_required
+def preview(integration_id: int):
+    """Queue a preview (reads and computes like a sync, applies nothing) and answer with
+    its status; a preview already queued or running answers instead."""
+    integration = integration_or_404(integration_id)
+    run, created = preview_sync(integration)
+    notice = None if created else "A preview is already in progress; here is its progress."
+    if not is_htmx():
+        flash(notice or f"Preview of “{integration.name}” was queued.", "info")
         return redirect(_url_for("integrations.index"))
     return _status(integration.id, run, notice, run_views.previous_basis(run))
 
@@ -82,7 +101,8 @@ def _chosen_run(integration_id: int, runs: list):
 @bp.get("/<int:integration_id>/log")
 @login_required
 def log(integration_id: int):
-    """View Log: the chosen run's (newest by default) last lines; older lines on request."""
+    """View Log: the chosen run's (newest by default) change set by kind and last lines;
+    older lines on request."""
     integration = integration_or_404(integration_id)
     runs = recent_runs(integration)
     run = _chosen_run(integration_id, runs)
@@ -91,8 +111,14 @@ def log(integration_id: int):
     context["page"] = run_views.log_page(run, before) if run else None
     if before is not None and is_htmx():
         return render_template("integrations/_log_lines.html", **context)
+    changes = run_changes(run, limit=LOG_ROWS) if run and run.changes is not None else []
     return render_dialog(
-        "integrations/_dialog_log.html", "Sync log", runs=runs, before=before, **context
+        "integrations/_dialog_log.html",
+        "Sync log",
+        runs=runs,
+        before=before,
+        changes=changes,
+        **context,
     )
 
 
