@@ -15,7 +15,6 @@ from flask_login import current_user, login_required
 
 from sisapp.integrations import bp
 from sisapp.integrations.common import integration_or_404
-from sisapp.integrations.forms import ExcludeSchoolsForm, IntegrationForm
 from sisapp.integrations.presenters import change_count, change_counts
 from sisapp.models import CHANGE_KINDS, OneRosterIntegration, SyncRun, SyncStatus
 from sisapp.services import run_views
@@ -115,13 +114,21 @@ def changes_download(integration_id: int, run_id: int):
     )
 
 
-def announcement(integration: OneRosterIntegration, dialog: str, form) -> str:
-    """What the next sync will remove if the dialog's settings are saved ("" for nothing):
+def announcement(
+    integration: OneRosterIntegration | None,
+    *,
+    sync_classes: bool | None = None,
+    excluded: list[str] | None = None,
+) -> str:
+    """What the next sync will remove if these settings are saved ("" for nothing):
     Sync Classroom Data unticked (Edit) or schools moved to Excluded (Exclude Schools)."""
-    if dialog == "edit":
-        changes = {"sync_classes": bool(form.sync_classes.data)}
-    else:
-        changes = {"excluded_school_ids": list(form.excluded.data or [])}
+    if integration is None:
+        return ""
+    changes: dict = {}
+    if sync_classes is not None:
+        changes["sync_classes"] = sync_classes
+    if excluded is not None:
+        changes["excluded_school_ids"] = list(excluded)
     return announced_removals(integration, changes).message
 
 
@@ -129,12 +136,14 @@ def announcement(integration: OneRosterIntegration, dialog: str, form) -> str:
 @login_required
 def announced(integration_id: int):
     """The Edit and Exclude Schools dialogs ask this on every change (htmx), so the admin
-    reads what Submit will cost before pressing it. Nothing is saved."""
+    reads what Submit will cost before pressing it. Nothing is saved. Read from the raw
+    form: an unticked box sends nothing, and an empty post would give a form its defaults."""
     integration = integration_or_404(integration_id)
     dialog = request.args.get("dialog", "edit")
-    if dialog not in ("edit", "exclude"):
+    if dialog == "edit":
+        message = announcement(integration, sync_classes=bool(request.form.get("sync_classes")))
+    elif dialog == "exclude":
+        message = announcement(integration, excluded=request.form.getlist("excluded"))
+    else:
         abort(404)
-    form = IntegrationForm() if dialog == "edit" else ExcludeSchoolsForm()
-    return render_template(
-        "integrations/_announcement.html", message=announcement(integration, dialog, form)
-    )
+    return render_template("integrations/_announcement.html", message=message)

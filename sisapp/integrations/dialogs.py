@@ -24,7 +24,7 @@ def _exclude_dialog(integration, form, read_error=None):
     included, excluded = school_lists(integration)
     context = {"included": included, "excluded": excluded, "read_error": read_error}
     if form.is_submitted():  # without JavaScript the re-rendered dialog says it
-        context["announcement"] = announcement(integration, "exclude", form)
+        context["announcement"] = announcement(integration, excluded=form.excluded.data or [])
     return render_dialog(
         "integrations/_dialog_exclude.html",
         "Exclude Schools",
@@ -47,7 +47,7 @@ def exclude_post(integration_id: int):
     """Save the Excluded Schools list; the next sync skips them."""
     integration = integration_or_404(integration_id)
     form = ExcludeSchoolsForm()
-    removals = announcement(integration, "exclude", form)
+    removals = announcement(integration, excluded=form.excluded.data or [])
     if saved(form, lambda: set_excluded_schools(integration, form.excluded.data or [])):
         message = f"Schools saved for “{integration.name}”. Run Sync to apply them."
         return done(message + (f" {removals}" if removals else ""), "warn")

@@ -89,8 +89,8 @@ def _integration_dialog(form, integration=None, result=None, same_endpoint=None)
         same_endpoint=same_endpoint,
         powerschool_parents=POWERSCHOOL_PARENTS,
         # A dialog posted without JavaScript says it on re-render (htmx asks on change).
-        announcement=announcement(integration, "edit", form)
-        if form.is_submitted() and integration
+        announcement=announcement(integration, sync_classes=form.sync_classes.data)
+        if form.is_submitted()
         else "",
     )
 
@@ -133,7 +133,7 @@ def edit_post(integration_id: int):
     """Save edits (a blank secret keeps the stored one); the integration then needs a sync."""
     integration = integration_or_404(integration_id)
     form = _posted_form()
-    removals = announcement(integration, "edit", form)
+    removals = announcement(integration, sync_classes=form.sync_classes.data)
     if saved(form, lambda: update_integration(integration, form.to_data(), secret_box())):
         return done(
             f"“{integration.name}” was saved. A sync is needed for the changes to take effect."
