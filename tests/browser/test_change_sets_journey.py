@@ -125,6 +125,17 @@ def test_preview_blocked_sync_and_allow_these_removals(page, school, demo_sis, a
     expect(status.get_by_test_id("allow-removals")).to_have_count(0)
     _check(page, "the allowed sync")
 
+    # View Log: the run's change set by kind, each kind as CSV.
+    row.get_by_test_id("view-log").click()
+    log = page.locator("#dialog-log")
+    expect(log.get_by_test_id("log-changes")).to_contain_text("What this run changed")
+    expect(log.get_by_test_id("changes-memberships")).to_contain_text("Removed")
+    with page.expect_download() as download:
+        log.get_by_test_id("changes-csv-memberships").click()
+    lines = download.value.path().read_text().splitlines()
+    assert lines[0] == "subject,change,reason" and ",removed," in lines[1], lines[:2]
+    _check(page, "View Log with the change set", "#dialog-log")
+
 
 def test_classes_off_warning_and_cancel_display(page, school, demo_sis, app, bad_pull):
     integration = _integration(app, school, demo_sis)
