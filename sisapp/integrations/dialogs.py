@@ -1,4 +1,5 @@
-"""Exclude Schools, Reset, Delete and Allow these removals: a GET shows the dialog, a POST acts (SourceHut style)."""
+"""Exclude Schools, Reset, Delete and Allow these removals: a GET shows the dialog, a POST
+acts (SourceHut style)."""
 
 from flask_login import login_required
 
@@ -103,7 +104,8 @@ def _confirm(integration, form, kind: str):
 
 
 def _act_when_understood(integration_id: int, kind: str):
-    """Run Reset, Delete or Allow these removals once "I Understand" is ticked; otherwise show the dialog again."""
+    """Run Reset, Delete or Allow these removals once "I Understand" is ticked; otherwise
+    show the dialog again."""
     integration = integration_or_404(integration_id)
     form = ConfirmForm()
     if not form.validate_on_submit():

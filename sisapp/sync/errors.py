@@ -59,10 +59,11 @@ class SyncErrorCode(CodeTable):
         "SY200",
         "The sync was blocked: it would remove more matched users, classrooms or memberships "
         "than the safety threshold allows; nothing was changed.",
-        "Look at what it would remove (the blocked run lists the removals and why). Check the "
-        "SIS data (school year, excluded schools). If the removals are right, choose 'Allow "
-        "these removals' ('Allow large removals') on the integration: it syncs once past "
-        "the threshold.",
+        "Look at what it would remove: the integration's row shows the sync as Blocked with "
+        "the removals and why (View Log lists more, as CSV per kind), and Preview shows what "
+        "a sync would do now. Check the SIS data (school year, excluded schools). If the "
+        "removals are right, press 'Allow these removals' under the Blocked sync: it syncs "
+        "once past the threshold.",
         "The run's status is blocked, with its refused change set (counts and first rows). "
         "The threshold is SYNC_REMOVAL_THRESHOLD (0.2 = 20%) of the matched users, "
         "classrooms or classroom memberships the integration held, checked on every sync; "
