@@ -160,6 +160,18 @@ def test_classes_off_warning_and_cancel_display(page, school, demo_sis, app, bad
     page.keyboard.press("Escape")
     expect(dialog).to_have_count(0)
 
+    # Moving a school to Excluded says what the next sync will remove, before Submit.
+    row.get_by_test_id("exclude-schools").click()
+    dialog = page.locator("#dialog-exclude")
+    expect(dialog).to_be_visible()
+    school = demo_sis.district.schools[1]
+    dialog.get_by_test_id(f"school-{school['sourcedId']}").get_by_role("checkbox").check()
+    announcement = dialog.get_by_test_id("removal-announcement")
+    expect(announcement).to_contain_text(re.compile(r"The next sync will remove [1-9][\d,]* class"))
+    _check(page, "the exclude warning", "#dialog-exclude")
+    page.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+
     # Cancel: the last good Sync Details stay, with "Last sync attempt: cancelled".
     row.get_by_test_id("reset").click()  # a full read: long enough to cancel
     page.locator("#dialog-reset").get_by_label("I Understand").check()

@@ -26,6 +26,7 @@ from sisapp.models import (
     empty_changes,
 )
 from sisapp.models.types import utcnow
+from sisapp.services.change_sets import next_full_read
 from sisapp.sync import SyncEnvironment, run_sync
 from tests.factories import make_integration, make_run
 from tests.helpers.demo_sis import add_integration, sync_in_foreground
@@ -489,7 +490,29 @@ def test_after_cancel_the_last_good_details_stay(auth_client, integration, hx):
     assert 'data-testid="count-matched-students">77<' in row
 
 
-def test_the_row_says_when_the_next_full_read_is(auth_client, integration):
+def test_the_row_says_when_the_next_full_read_is(app, auth_client, integration):
+    expected = next_full_read(integration)
+    assert expected is not None
     html = auth_client.get("/sis-integration/").get_data(as_text=True)
     cell = html.split('data-testid="next-full-read"')[1].split("</dd>")[0]
-    assert "<time datetime=" in cell
+    assert f'<time datetime="{expected.isoformat(timespec="seconds")}"' in cell
+    app.config["SYNC_SCHEDULED_FULL_READ"] = "never"
+    html = auth_client.get("/sis-integration/").get_data(as_text=True)
+    cell = html.split('data-testid="next-full-read"')[1].split("</dd>")[0]
+    assert "Not scheduled" in cell and "<time" not in cell
+
+
+def test_a_preview_can_be_cancelled_in_its_own_region(auth_client, integration, hx):
+    auth_client.post(f"/sis-integration/{integration.id}/sync", headers=hx)
+    sync = _newest()
+    auth_client.post(f"/sis-integration/{integration.id}/preview", headers=hx)
+    preview = _newest()
+    assert preview.trigger is SyncTrigger.PREVIEW and preview.id != sync.id  # side by side
+    html = auth_client.post(
+        f"/sis-integration/{integration.id}/runs/{preview.id}/cancel", headers=hx
+    ).get_data(as_text=True)
+    assert html.lstrip().startswith(f'<section id="preview-status-{integration.id}"')
+    assert 'data-status="cancelled"' in html and "needs-sync" not in html
+    assert "The preview ended: cancelled" in _text(html)
+    db.session.refresh(sync)
+    assert sync.status is SyncStatus.QUEUED  # the sync goes on
