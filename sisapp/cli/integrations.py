@@ -146,7 +146,7 @@ def integration_edit(integration_id, name, sis, endpoint, token_url, client_id, 
     schools = sorted(set(schools) | set(excluded))
     known = {s["sourced_id"] for s in integration.schools or []}
     if unknown := sorted(set(schools) - known):
-        raise click.ClickException("Unknown school(s): " + ", ".join(unknown))
+        raise click.ClickException(("Unknown school: " if len(unknown) == 1 else "Unknown schools: ") + ", ".join(unknown))
     note = announced_removals(
         integration, {"sync_classes": data.sync_classes, "excluded_school_ids": schools}
     )

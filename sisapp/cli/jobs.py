@@ -83,7 +83,7 @@ def sweep_command() -> None:
     ended = sweep_dead_runs()
     for run in ended:
         click.echo(f"Ended run {run.id}: {run.status.value} {run.error_code}")
-    click.echo(f"{len(ended)} run(s) ended.")
+    click.echo(f"{len(ended)} {'run' if len(ended) == 1 else 'runs'} ended.")
 
 
 def register(app) -> None:

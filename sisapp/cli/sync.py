@@ -102,7 +102,8 @@ def _run(integration_id: int, trigger: SyncTrigger, full: bool, allow: bool, as_
         return _refuse(integration_id, as_json, trigger is SyncTrigger.PREVIEW)
 
     def progress(state: dict) -> None:
-        line = f"{state['phase']}: step {state['progress_done']}/{state['progress_total']}, {state['records_read']} records"  # fmt: skip
+        percent = 100 * state["progress_done"] // (state["progress_total"] or 1)
+        line = f"{state['phase']}: {percent}%, {state['records_read']} records"
         click.echo(f"\r{line:<72}", nl=False, err=True)
 
     env = sync_environment_from_config(current_app.config, on_progress=progress)

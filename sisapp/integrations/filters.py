@@ -8,7 +8,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sisapp.integrations import bp
-from sisapp.integrations.presenters import time_left
+from sisapp.integrations.presenters import collections_read, time_left
 from sisapp.models import Region
 
 # How the help article names each region's zone ("6 PM US Central Time").
@@ -39,3 +39,4 @@ def zone_name(region: str | Region | None) -> str:
 
 
 bp.add_app_template_global(time_left, "time_left")
+bp.add_app_template_global(collections_read, "collections_read")

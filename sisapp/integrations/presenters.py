@@ -127,6 +127,42 @@ def time_left(run: SyncRun, basis) -> str:
     return f"about {hours} h {minutes} min left, based on the last sync"
 
 
+# The collections a sync reads, in reading order, as the status line names them.
+COLLECTION_LABELS = {
+    "schools": "schools",
+    "orgs": "schools",
+    "academicSessions": "academic sessions",
+    "users": "users",
+    "classes": "classes",
+    "enrollments": "enrollments",
+}
+
+
+@dataclass(frozen=True)
+class CollectionRead:
+    """Records read of one collection and, when the SIS said so, how many to expect."""
+
+    label: str
+    read: int
+    expected: int | None = None
+
+
+def collections_read(run: SyncRun) -> list[CollectionRead]:
+    """What the running sync has read so far, by collection, in reading order."""
+    counts = run.read_counts or {}
+    read, expected = counts.get("read") or {}, counts.get("expected") or {}
+    merged: dict[str, list[int]] = {}
+    for name, label in COLLECTION_LABELS.items():
+        if name in read or name in expected:
+            got = merged.setdefault(label, [0, 0])
+            got[0] += int(read.get(name, 0))
+            got[1] += int(expected.get(name, 0))
+    return [
+        CollectionRead(label, got, total if total >= got and total else None)
+        for label, (got, total) in merged.items()
+    ]
+
+
 @dataclass(frozen=True)
 class ConnectionResultView:
     """Test Connection's answer in words: version and sign-in method, or the error."""

@@ -92,6 +92,9 @@ class SyncRun(db.Model):
     progress_done: Mapped[int] = mapped_column(Integer, default=0)
     progress_total: Mapped[int] = mapped_column(Integer, default=0)
     records_read: Mapped[int] = mapped_column(Integer, default=0)
+    # Records read so far by collection ("users", "classes", ...) and, where the SIS sent an
+    # X-Total-Count for a whole collection, how many it said to expect ("users_expected").
+    read_counts: Mapped[dict | None] = mapped_column(JSON)
 
     queued_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -55,6 +55,10 @@ class OneRosterClient(SchoolReads):
         self._resolve: Callable[..., list] = socket.getaddrinfo  # replaced by tests
         self.pages_read = 0
         self.records_read = 0
+        # By collection ("users", "classes", ...): records read, and what the SIS's
+        # X-Total-Count said a whole collection holds (for progress; not trusted for paging).
+        self.read_counts: dict[str, int] = {}
+        self.expected_counts: dict[str, int] = {}
         self.retries = 0
         self._counter_lock = threading.Lock()
         # Requests in flight to this SIS: at most the cap, fewer while it is overloaded.
@@ -264,8 +268,18 @@ class OneRosterClient(SchoolReads):
     def _records(self, path: str, params: dict, parse: Callable[[dict, str], object]) -> Iterator:
         self._ensure_ready()
         base = self._base + path
+        name = path.rsplit("/", 1)[-1]
+        whole = path.count("/") == 1  # a whole collection, not one school's part of it
+
+        def fetch(url: str, abort) -> Page:
+            page = self._fetch(url, abort, parse=parse, path=path)
+            if whole and page.total is not None and page.total > 0:
+                with self._counter_lock:
+                    self.expected_counts[name] = page.total
+            return page
+
         pager = Pager(
-            lambda url, abort: self._fetch(url, abort, parse=parse, path=path),
+            fetch,
             page_size=self.settings.page_size,
             concurrency=self.settings.concurrency,
             should_stop=self._should_stop,
@@ -279,7 +293,14 @@ class OneRosterClient(SchoolReads):
             with self._counter_lock:
                 self.pages_read += 1
                 self.records_read += len(rows)
+                self.read_counts[name] = self.read_counts.get(name, 0) + len(rows)
             yield from rows
+
+    def collection_counts(self) -> dict[str, dict[str, int]]:
+        """Records read so far by collection and what the SIS said to expect (copies,
+        safe to take from another thread while the read goes on)."""
+        with self._counter_lock:
+            return {"read": dict(self.read_counts), "expected": dict(self.expected_counts)}
 
     def _collection(self, name: str, parse, since: datetime | None, extra: str | None = None):
         return self._records(f"/{name}", {"filter": all_of(extra, since_filter(since))}, parse)

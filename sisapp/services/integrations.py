@@ -192,7 +192,8 @@ def set_excluded_schools(integration: OneRosterIntegration, excluded: list[str])
     known = {s["sourced_id"] for s in integration.schools or []}
     unknown = set(excluded) - known
     if unknown:
-        raise IntegrationError({"excluded": "Unknown school(s): " + ", ".join(sorted(unknown))})
+        label = "Unknown school: " if len(unknown) == 1 else "Unknown schools: "
+        raise IntegrationError({"excluded": label + ", ".join(sorted(unknown))})
     if sorted(set(excluded)) != sorted(integration.excluded_school_ids or []):
         integration.excluded_school_ids = sorted(set(excluded))
         integration.needs_sync = True

@@ -148,7 +148,8 @@ def _sync(run_id: int, env: SyncEnvironment, recorder: RunRecorder) -> None:
         session.commit()
     recorder.paused = False
     if env.on_progress:
-        env.on_progress({**recorder.snapshot(), "phase": "done", "progress_done": recorder.total})
+        snap = recorder.snapshot()
+        env.on_progress({**snap, "phase": "done", "progress_done": snap["progress_total"]})
 
 
 @contextmanager

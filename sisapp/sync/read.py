@@ -104,6 +104,7 @@ def read_sis(
     """
     log = recorder.log
     client = OneRosterClient(settings, log=log.info, warn=log.warning, should_stop=recorder.should_stop)  # fmt: skip
+    recorder.watch(client)
     with client:
         sink = StageSink(session.connection())
         try:

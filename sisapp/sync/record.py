@@ -39,6 +39,7 @@ ACTIVE = (SyncStatus.QUEUED, SyncStatus.RUNNING)
 HEAD_LINES = 2500
 MAX_LINES = 5000
 MAX_MESSAGE = 1000
+STEP = 100  # progress units per step of a run (see RunRecorder.snapshot)
 
 
 class RunLog:
@@ -107,6 +108,8 @@ class RunRecorder:
     records: int = field(default=0, init=False)
     # True while the apply transaction keeps other writers out (SQLite's write lock).
     paused: bool = field(default=False, init=False)
+    # The OneRoster client of the read (``watch``): its counters by collection feed progress.
+    source: object | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self._last_write = float("-inf")
@@ -132,6 +135,11 @@ class RunRecorder:
             self.total = total
         self.tick()
 
+    def watch(self, client) -> None:
+        """Take records read (in all and by collection) from ``client`` at each write, so
+        the page shows the read moving within a phase, not only between phases."""
+        self.source = client
+
     def tick(self, records: int | None = None, force: bool = False) -> None:
         """Write progress when ``interval`` has passed (or ``force``); cheap otherwise."""
         if records is not None:
@@ -146,12 +154,25 @@ class RunRecorder:
             self.write()
 
     def snapshot(self) -> dict:
-        return {
+        """Progress as the run row stores it. Steps are counted in hundredths, so a phase
+        reading one whole collection whose size the SIS told (users) moves the bar as its
+        pages arrive instead of jumping at the end."""
+        done, counts = self.done * STEP, None
+        if self.source is not None:
+            counts = self.source.collection_counts()
+            self.records = max(self.records, sum(counts["read"].values()))
+            expected = counts["expected"].get(self.phase) if self.phase == "users" else None
+            if expected and self.done < self.total:
+                done += min(STEP - 1, STEP * counts["read"].get(self.phase, 0) // expected)
+        snap = {
             "phase": self.phase,
-            "progress_done": self.done,
-            "progress_total": self.total,
+            "progress_done": done,
+            "progress_total": self.total * STEP,
             "records_read": self.records,
         }
+        if counts is not None:
+            snap["read_counts"] = counts
+        return snap
 
     def write(self, **extra) -> None:
         """Progress, heartbeat and buffered log lines in one short transaction."""
@@ -223,8 +244,8 @@ def finish_applied(conn, recorder: RunRecorder, read, derived, seconds: float) -
         .where(SyncRun.id == recorder.run_id, SyncRun.status == SyncStatus.RUNNING)
         .values(
             status=status, error_code=code, error_message=message, finished_at=utcnow(),
-            heartbeat_at=utcnow(), phase="done", progress_done=recorder.total,
-            progress_total=recorder.total, records_read=read.records,
+            heartbeat_at=utcnow(), phase="done", progress_done=recorder.total * STEP,
+            progress_total=recorder.total * STEP, records_read=read.records,
             log_truncated=recorder.log.dropped, changes=changes.counts, **counts,
         )
     ).rowcount  # fmt: skip
@@ -329,7 +350,7 @@ def _partial(read) -> str:
         for sid, exc in read.failed.items()
     ]
     return (
-        f"{len(parts)} school(s) could not be read: {'; '.join(parts)}. The other schools "
+        f"{len(parts)} {'school' if len(parts) == 1 else 'schools'} could not be read: {'; '.join(parts)}. The other schools "
         "were synced; these keep their previous data. If a school keeps failing, you can "
         "exclude it from the sync."
     )

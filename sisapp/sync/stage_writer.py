@@ -26,7 +26,6 @@ from sisapp.sync.dialect import bulk_rows_job
 from sisapp.sync.record import RunRecorder
 
 BATCH = 10_000  # rows per hand-over to the writer thread
-TICK_EVERY = 500  # rows between progress checks while a batch fills
 SINK_BUFFER = 3  # batches queued before the consumer waits
 COMMIT_EVERY = 2.0  # seconds: staging is committed at most this often (and at a drain)
 
@@ -127,12 +126,16 @@ class StageWriter:
         self.client = client
         self.rows: list[tuple] = []
         self.count = 0
+        self._pages_seen = 0
 
     def add(self, row: tuple) -> None:
         self.rows.append(row)
         if len(self.rows) >= BATCH:
             self.flush()
-        elif len(self.rows) % TICK_EVERY == 0:
+        elif self.client.pages_read != self._pages_seen:
+            # A new page arrived: progress moves with each page of a slow SIS, not only
+            # with each batch (the tick itself writes at most once per interval).
+            self._pages_seen = self.client.pages_read
             self.tick()
 
     def tick(self) -> None:

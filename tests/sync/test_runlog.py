@@ -92,3 +92,23 @@ def test_sync_codes_documented(project_root):
     text = (project_root / "docs" / "error-codes.md").read_text()
     for code in SyncErrorCode:
         assert f"| {code.value} | `{code.name}` | {code.meaning} | {code.action} |" in text
+
+
+def test_users_phase_shows_records_by_collection_as_pages_arrive(make_integration, sync, district):
+    """Issue 18 item 4: records read move within the Users phase, by collection, and the
+    bar moves with them (the SIS's X-Total-Count says how many users to expect)."""
+    seen = []
+    run = sync(make_integration(), on_progress=seen.append, progress_interval=0, page_size=20)
+    users = len(district.users)
+    during = [s for s in seen if s["phase"] == "users" and "read_counts" in s]
+    read = [s["read_counts"]["read"].get("users", 0) for s in during]
+    assert len(set(read)) >= 3 and read == sorted(read), read
+    assert {s["read_counts"]["expected"].get("users") for s in during if read} >= {users}
+    step = [s["progress_done"] for s in during if 0 < s["read_counts"]["read"].get("users", 0) < users]  # fmt: skip
+    assert len(set(step)) >= 2, step  # the bar moved inside the phase, not only between phases
+    assert all(s["progress_done"] < s["progress_total"] for s in during)
+    db.session.expire_all()
+    stored = db.session.get(SyncRun, run.id)
+    assert stored.read_counts["read"]["users"] == users
+    assert stored.read_counts["expected"]["users"] == users
+    assert sum(stored.read_counts["read"].values()) == stored.records_read

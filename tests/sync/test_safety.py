@@ -59,6 +59,7 @@ def test_broken_school_makes_a_partial_sync(make_integration, sync, sis, distric
     run = sync(integration, full=True)
     assert run.status is SyncStatus.PARTIAL and run.error_code == "OR160"
     assert broken["name"] in run.error_message and "exclude" in run.error_message
+    assert run.error_message.startswith("1 school could not be read: ")
     after = snapshot(integration.id)
 
     def school_rows(snap, table, column):

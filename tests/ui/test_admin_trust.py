@@ -120,6 +120,8 @@ def test_progress_has_time_left_from_the_last_sync_and_a_live_region(auth_client
         status=SyncStatus.RUNNING,
         phase="users",
         records_read=4_000,
+        read_counts={"read": {"schools": 3, "academicSessions": 2, "users": 3_995},
+                     "expected": {"users": 10_000}},  # fmt: skip
         started_at=utcnow() - timedelta(minutes=8),
         finished_at=None,
     )
@@ -131,6 +133,10 @@ def test_progress_has_time_left_from_the_last_sync_and_a_live_region(auth_client
     )
     assert 'data-testid="time-left">about 12 min left, based on the last sync<' in page
     assert "(now reading users)" in page and 'data-testid="records-read">4,000<' in page
+    collections = re.search(r'data-testid="collections-read">(.*?)</ul>', page, re.S).group(1)
+    assert [re.sub(r"<[^>]+>", "", li).strip() for li in collections.split("</li>")[:-1]] == [
+        "Schools: 3", "Academic sessions: 2", "Users: 3,995 of 10,000",
+    ]  # fmt: skip
     poll = re.search(rf'hx-get="([^"]*runs/{running.id}/status[^"]*)"', page).group(1)
     assert "basis=1200:10000" in poll
     fragment = auth_client.get(poll.replace("&amp;", "&")).get_data(as_text=True)

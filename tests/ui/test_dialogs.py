@@ -49,7 +49,7 @@ def test_exclude_unknown_school_is_refused(auth_client, integration, csrf_token,
     html = auth_client.post(
         url, data={"csrf_token": csrf_token, "excluded": ["nope"]}, headers=hx
     ).get_data(as_text=True)
-    assert "Unknown school(s): nope" in html
+    assert "Unknown school: nope" in html
     db.session.refresh(integration)
     assert integration.excluded_school_ids == []
 
