@@ -344,6 +344,11 @@ def test_blocked_sync_preview_and_allow_these_removals(
     ).get_data(as_text=True)
     assert 'data-testid="dialog-allow-removals"' in dialog and "I Understand" in dialog
     assert "Yes, Allow these removals" in dialog and f"\u2212{refused:,}" in dialog
+    assert "allow-nothing-blocked" not in dialog
+    page_twin = auth_client.get(f"/sis-integration/{synced.id}/allow-removals").get_data(
+        as_text=True
+    )
+    assert "<html" in page_twin and 'data-testid="dialog-allow-removals"' in page_twin
     refused_post = auth_client.post(
         f"/sis-integration/{synced.id}/allow-removals", data={"csrf_token": csrf_token}
     ).get_data(as_text=True)
@@ -372,6 +377,14 @@ def test_blocked_sync_preview_and_allow_these_removals(
     )
     row = _row(auth_client.get("/sis-integration/").get_data(as_text=True), synced.id)
     assert 'data-status="succeeded"' in row and 'data-testid="allow-removals"' not in row
+
+
+def test_allow_without_a_blocked_sync_says_so(auth_client, integration):
+    make_run(integration)
+    dialog = auth_client.get(
+        f"/sis-integration/{integration.id}/allow-removals", headers={"HX-Request": "true"}
+    ).get_data(as_text=True)
+    assert 'data-testid="allow-nothing-blocked"' in dialog and "allow-refused" not in dialog
 
 
 # -- 5. Removals announced before Submit ---------------------------------------------------------
