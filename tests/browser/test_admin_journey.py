@@ -228,7 +228,7 @@ def test_4_sync_shows_live_progress_and_expected_details(page, school, demo_sis,
     expect(status).to_have_attribute("data-status", re.compile("queued|running"))
     expect(status).to_have_attribute("data-status", "running", timeout=30_000)
     assert_no_axe_violations(page, "a running sync")
-    seen = set()
+    seen, by_collection = set(), []
     for _ in range(60):
         if status.get_attribute("data-status") != "running":
             break
@@ -236,10 +236,14 @@ def test_4_sync_shows_live_progress_and_expected_details(page, school, demo_sis,
         if phase.count():
             before = len(seen)
             seen.add((phase.inner_text(), status.get_by_test_id("records-read").inner_text()))
+            collections = status.get_by_test_id("collections-read")
+            if collections.count():
+                by_collection.append(collections.inner_text())
             if before == 1 and len(seen) == 2:
                 page.shots("live-progress")
         page.wait_for_timeout(500)
     assert len(seen) >= 2, f"the fragment did not change while running: {seen}"
+    assert any(re.search(r"Users: [\d,]+", text) for text in by_collection), by_collection
     expect(status).to_have_attribute("data-status", "succeeded", timeout=60_000)
     _assert_details(status, _expected(demo_sis))
     page.shots("sync-details")
