@@ -15,7 +15,7 @@ from flask_login import current_user, login_required
 
 from sisapp.integrations import bp
 from sisapp.integrations.common import integration_or_404
-from sisapp.integrations.presenters import change_count, change_counts
+from sisapp.integrations.presenters import change_count, change_counts, changed_anything
 from sisapp.models import CHANGE_KINDS, OneRosterIntegration, SyncRun, SyncStatus
 from sisapp.services import run_views
 from sisapp.services.change_sets import (
@@ -31,6 +31,7 @@ from sisapp.services.change_sets import (
 from sisapp.services.sync_runs import latest_run
 
 bp.add_app_template_global(change_counts)
+bp.add_app_template_global(changed_anything)
 bp.add_app_template_global(change_count)
 
 # The first rows of each kind a blocked run (or a preview) shows; View Log shows more.

@@ -100,6 +100,12 @@ def change_counts(changes: dict | None) -> list[ChangeCount]:
     return [change_count(kind, changes.get(kind) or {}) for kind in CHANGE_KINDS]
 
 
+def changed_anything(counted: list[ChangeCount]) -> bool:
+    """False when every kind is +0 / −0: the page then says "Nothing changed." instead of
+    five lines of zeros."""
+    return any(c.added or c.removed or c.renamed for c in counted)
+
+
 def change_count(kind: str, counts: dict) -> ChangeCount:
     return ChangeCount(
         kind, counts.get("added", 0), counts.get("removed", 0), counts.get("renamed", 0)

@@ -529,3 +529,9 @@ def test_a_preview_can_be_cancelled_in_its_own_region(auth_client, integration, 
     assert "The preview ended: cancelled" in _text(html)
     db.session.refresh(sync)
     assert sync.status is SyncStatus.QUEUED  # the sync goes on
+
+
+def test_a_run_that_changed_nothing_says_so_instead_of_listing_zeros(auth_client, integration):
+    make_run(integration, changes=_changes())
+    row = _text(_row(auth_client.get("/sis-integration/").get_data(as_text=True), integration.id))
+    assert "Nothing changed." in row and "+0 / \u22120" not in row
