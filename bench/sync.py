@@ -58,6 +58,13 @@ def _serve(conn, schools: int, students: int, seed: int, directory_path: str, pa
         elif command == "latency":
             server.faults.latency_ms = arg
             conn.send(True)
+        elif command == "remove_students":  # a share of the students gone without tobedeleted
+            with district.lock:
+                students = [u for u in district.users if u["role"] == "student"]
+                for user in students[: int(len(students) * arg)]:
+                    district.users.remove(user)
+                district.touch()
+            conn.send(True)
         elif command == "stop":
             server.stop()
             conn.send(True)
