@@ -136,3 +136,13 @@ def test_metrics_bench_prints_its_figures():
         r"every run's totals, settled kept +\d+\.\d ms \(CPU here \d+\.\d ms\)",
         r"^scrape of /metrics over 3 scrapes: median \d+\.\d ms, p95 \d+\.\d ms, .* CPU of this process median \d+\.\d ms",
     )
+
+
+def test_change_sets_bench_prints_the_share_of_each_sync():
+    output = run_script("change_sets.py", "--students", "300")
+    assert_lines(
+        output,
+        r"^full sync \(first\) +succeeded +change set +[\d.]+ s of +[\d.]+ s profiled .*rows stored",
+        r"^delta after 1% changed +succeeded .*change set",
+        r"^full sync, 10% of students gone +succeeded .*'removed': [1-9]",
+    )
