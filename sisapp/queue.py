@@ -89,6 +89,12 @@ def alive_key(run_id: int) -> str:
     return job_id("alive", run_id)
 
 
+def schedule_fit_key(region: str) -> str:
+    """The Redis hash where the scheduler keeps how a region's planned day fits its
+    window (overflow seconds, workers needed): /metrics reads it instead of planning."""
+    return job_id("fit", region)
+
+
 def scheduler_lock_key() -> str:
     """The lock the `flask scheduler` processes of one queue share (one acts per round)."""
     return f"rq:scheduler_lock:{queue_name()}"
