@@ -26,13 +26,24 @@ schedule_cli = AppGroup("schedule", help="The regional Tue/Fri 6 PM sync schedul
     help="Also run RQ's own scheduler (only needed for RQ retries with an interval).",
 )
 @click.option("--name", default=None, help="Worker name (default: RQ's host.pid).")
+@click.option(
+    "--queue",
+    "queues",
+    type=click.Choice(queue.WORKER_QUEUES),
+    multiple=True,
+    help="Listen on these queues only (repeatable; default: mail, then sync). "
+    "`--queue mail --with-scheduler` makes a small worker that only sends email.",
+)
 @with_appcontext
-def worker_command(burst: bool, with_scheduler: bool, name: str | None) -> None:
-    """Run an RQ worker for sync jobs (sweeps dead runs first)."""
+def worker_command(
+    burst: bool, with_scheduler: bool, name: str | None, queues: tuple[str, ...]
+) -> None:
+    """Run an RQ worker for sync and email jobs (sweeps dead runs first)."""
     app = current_app._get_current_object()
     tasks.set_worker_app(app)
+    queues = queues or queue.WORKER_QUEUES
     try:
-        for run in sweep_dead_runs():
+        for run in sweep_dead_runs() if "sync" in queues else ():
             click.echo(f"Ended dead run {run.id} ({run.error_code})")
     except Exception as exc:  # the scheduler sweeps again soon; start working anyway
         click.echo(f"Start-up sweep skipped: {type(exc).__name__}", err=True)
@@ -42,7 +53,8 @@ def worker_command(burst: bool, with_scheduler: bool, name: str | None) -> None:
     db.engine.dispose()
     # A client of its own: RQ raises its socket timeout above the blocking dequeue's wait.
     connection = queue.new_redis_connection()
-    worker = Worker([queue.get_queue(connection=connection)], connection=connection, name=name)
+    listen = queue.worker_queues(connection, queues)
+    worker = Worker(listen, connection=connection, name=name)
     worker.work(burst=burst, with_scheduler=with_scheduler, logging_level="INFO")
 
 

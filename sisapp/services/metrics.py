@@ -205,7 +205,10 @@ def redis_families(config: Mapping) -> Iterator[Metric]:
     connection = health.redis_client(config)
     names = health.queue_names(config)
     try:
-        depths = {name: Queue(name, connection=connection).count for name in names}
+        depths = {
+            name: Queue(name, connection=connection).count
+            for name in (*names, queue.mail_queue_name_of(config))
+        }
         workers = health.live_workers(connection, names, float(config["WORKER_HEARTBEAT_MAX_AGE"]))
         with connection.pipeline(transaction=False) as pipe:
             for region in Region:
@@ -216,7 +219,7 @@ def redis_families(config: Mapping) -> Iterator[Metric]:
         return
     yield GaugeMetricFamily("sisapp_redis_up", "1 when Redis answered this scrape.", value=1)
     depth = GaugeMetricFamily(
-        "sisapp_queue_depth", "Jobs waiting in the RQ queue.", labels=["queue"]
+        "sisapp_queue_depth", "Jobs waiting in the RQ queue (sync, mail).", labels=["queue"]
     )
     for name, count in depths.items():
         depth.add_metric([name], count)

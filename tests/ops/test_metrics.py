@@ -126,6 +126,7 @@ def test_each_sample_equals_what_the_database_and_redis_hold(app, client, own_re
     queue = Queue(app.config["RQ_QUEUE"], connection=connection)
     for n in range(3):
         queue.enqueue("os.getpid", job_id=f"ops-test-{n}")
+    Queue(f"{app.config['RQ_QUEUE']}-mail", connection=connection).enqueue("os.getpid")
     register_worker(app)
     register_worker(app, heartbeat_age=app.config["WORKER_HEARTBEAT_MAX_AGE"] + 30)  # silent
 
@@ -170,7 +171,10 @@ def test_each_sample_equals_what_the_database_and_redis_hold(app, client, own_re
     assert integrations[2].id not in last_success  # never succeeded: age since it was added
 
     assert samples["sisapp_redis_up"] == {(): 1.0}
-    assert samples["sisapp_queue_depth"] == {(("queue", app.config["RQ_QUEUE"]),): 3.0}
+    assert samples["sisapp_queue_depth"] == {
+        (("queue", app.config["RQ_QUEUE"]),): 3.0,
+        (("queue", f"{app.config['RQ_QUEUE']}-mail"),): 1.0,
+    }
     assert samples["sisapp_workers_live"] == {(): 1.0}
 
 
