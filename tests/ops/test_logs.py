@@ -111,6 +111,74 @@ def test_pool_threads_carry_the_tags_when_given_the_context(json_logs):
     assert "run_id" not in lines["bare thread"]  # threads start with an empty context
 
 
+class _Capture(logging.Handler):
+    """Keeps (thread name, logger, run_id) of each record, tagged as the JSON handler does."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.seen: list[tuple[str, str, int | None]] = []
+        self.addFilter(RunContextFilter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen.append((record.threadName, record.name, getattr(record, "run_id", None)))
+
+
+@pytest.fixture
+def capture():
+    handler = _Capture()
+    logging.getLogger().addHandler(handler)
+    yield handler
+    logging.getLogger().removeHandler(handler)
+
+
+def test_lines_from_the_page_reading_threads_carry_the_run_id(json_logs, capture):
+    """A paged read fetches pages in a pool (sisapp/oneroster/paging.py): the HTTP
+    library's lines from those threads carry the run's ids."""
+    from tests.oneroster.test_in_flight_limit import CountingSIS, client_for
+
+    sis = CountingSIS(records=200, delay=0.005)
+    try:
+        with (
+            run_log_context(run_id=77, integration_id=5, device_id=2),
+            client_for(sis, 4) as client,
+        ):
+            assert len(list(client.users())) == 200
+    finally:
+        sis.stop()
+
+    pool = [
+        (thread, run_id)
+        for thread, _logger, run_id in capture.seen
+        if thread.startswith("oneroster_")
+    ]
+    assert len(pool) >= 5, capture.seen  # most of the 20 pages were read in the pool
+    assert {run_id for _thread, run_id in pool} == {77}
+    http = [line for line in json_logs() if line["logger"].startswith("urllib3")]
+    assert len(http) >= 20
+    assert all(
+        (line["run_id"], line["integration_id"], line["device_id"]) == (77, 5, 2) for line in http
+    )
+
+
+def test_lines_from_read_ahead_threads_carry_the_run_id(json_logs, capture):
+    from sisapp.oneroster.readahead import ReadAhead
+
+    def school(n: int):
+        def read():
+            log.info("reading school %d", n)
+            yield n
+
+        return read
+
+    with run_log_context(run_id=78), ReadAhead([school(n) for n in range(4)], ahead=2) as ahead:
+        assert [list(stream) for stream in ahead] == [[0], [1], [2], [3]]
+
+    threads = {thread for thread, logger, _ in capture.seen if logger == log.name}
+    assert any(t.startswith("oneroster-readahead") for t in threads), threads
+    lines = [line for line in json_logs() if line["message"].startswith("reading school")]
+    assert len(lines) == 4 and all(line["run_id"] == 78 for line in lines)
+
+
 def test_plain_format_leaves_the_root_logger_alone():
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
