@@ -228,3 +228,60 @@ def test_the_scheduler_writes_json_lines(app, processes):
     loggers = {line["logger"] for line in lines}
     assert "rq_scheduler.scheduler" in loggers, text
     assert all(line["level"] in ("INFO", "WARNING") for line in lines), text
+
+
+def _every_line_parses(text: str) -> list[dict]:
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert lines, text
+    return [json.loads(line) for line in lines]  # raises on any line that is not JSON
+
+
+def test_the_worker_says_what_its_start_up_sweep_did_in_json(app, processes, device):
+    """A run the start-up sweep ends is said as a JSON line, not a bare echo."""
+    from datetime import timedelta
+
+    from sisapp.extensions import db
+    from sisapp.models import SyncRun, SyncStatus, SyncTrigger
+    from sisapp.models.types import utcnow
+    from tests.helpers.integrations import make_integration
+
+    integration = make_integration(device)
+    run = SyncRun(
+        integration_id=integration.id,
+        device_id=device.id,
+        trigger=SyncTrigger.MANUAL,
+        status=SyncStatus.QUEUED,
+        queued_at=utcnow() - timedelta(hours=1),
+        job_id="sisapp-no-such-job",
+    )
+    db.session.add(run)
+    db.session.commit()
+
+    proc = processes.worker(SISAPP_LOG_FORMAT="json")
+    proc.wait(60)
+    text = output(proc)
+    assert proc.returncode == 0, text
+    lines = _every_line_parses(text)
+    said = [line for line in lines if line["logger"] == "sisapp.cli.jobs"]
+    assert [line["message"] for line in said] == [f"Ended dead run {run.id} (JB303)"]
+    assert said[0]["level"] == "INFO"
+
+
+def test_every_line_of_the_scheduler_parses_in_json(app, processes):
+    proc = processes.flask("scheduler", "--burst", SISAPP_LOG_FORMAT="json")
+    proc.wait(60)
+    text = output(proc)
+    assert proc.returncode == 0, text
+    lines = _every_line_parses(text)
+    assert any(
+        line["logger"] == "sisapp.cli.jobs" and line["message"].startswith("Scheduler on queue")
+        for line in lines
+    ), text
+
+
+def test_the_plain_scheduler_still_prints_its_first_line(app, processes):
+    proc = processes.flask("scheduler", "--burst")
+    proc.wait(60)
+    text = output(proc)
+    assert proc.returncode == 0, text
+    assert "Scheduler on queue" in text and '"logger"' not in text
