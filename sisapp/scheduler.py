@@ -170,7 +170,7 @@ def record_fit(
     """Work out whether `region`'s day of `slot` fits its window at SYNC_WORKER_CAPACITY,
     keep the figures in Redis for /metrics (a scrape reads them and never plans: planning
     10,000 integrations and finding the fewest workers takes seconds), and warn when the
-    day does not fit. The figures expire (FIT_TTL) when no scheduler renews them."""
+    day does not fit. The figures expire (`fit_ttl`) when no scheduler renews them."""
     fit = fit or planner.day_fit(region, slot, plan_settings())
     late = fit.overflow[region]
     key = queue.schedule_fit_key(region.value)
