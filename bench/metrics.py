@@ -9,8 +9,10 @@ PostgreSQL server named by --database-url (dropped at the end; the database name
 the URL is never written), is filled with devices, integrations and a history of
 finished runs (2 minutes to 4 hours, mostly scheduled, mostly succeeded) plus a few
 queued and running ones. Redis is REDIS_URL (default 127.0.0.1:6379) on a queue name of
-the script's own. Each scrape goes through the Flask test client with the bearer token,
-so routing, the token check, every query and the text exposition are in the figure;
+the script's own; the scheduler's record of each region's fit is made once (and timed)
+before the scrapes, as a running scheduler keeps it. Each scrape goes through the Flask
+test client with the bearer token, so routing, the token check, every query and the
+text exposition are in the figure;
 the script prints median and p95 over --scrapes after two warm-up scrapes, and the
 share of each metric family.
 """
@@ -141,13 +143,19 @@ def time_families(app) -> dict[str, tuple[float, float]]:
     with db.engine.connect() as conn:
         warm.totals(conn, utcnow(), timeout)
         totals = warm.totals(conn, utcnow(), timeout)
+        lines = metrics.IntegrationLines()
         parts = {
             "every run's totals, read whole": lambda: run_stats.read_totals(conn, 0),
             "every run's totals, settled kept": lambda: warm.totals(conn, utcnow(), timeout),
-            "last success age (10,000 samples)": lambda: metrics.last_success_family(
-                conn, totals, utcnow()
+            "last success age, integrations kept": lambda: metrics.last_success_text(
+                conn, lines, totals, utcnow()
             ),
-            "queue depth, live workers (Redis)": lambda: list(metrics.redis_families(app.config)),
+            "last success age, integrations read": lambda: metrics.last_success_text(
+                conn, metrics.IntegrationLines(), totals, utcnow()
+            ),
+            "queue depth, workers, schedule fit (Redis)": lambda: list(
+                metrics.redis_families(app.config)
+            ),
         }
         figures = {}
         for name, part in parts.items():
@@ -185,8 +193,9 @@ def main() -> None:
 
 
 def run(args, url: str, kind: str) -> None:
-    from sisapp import create_app
+    from sisapp import create_app, queue, scheduler
     from sisapp.extensions import db
+    from sisapp.models import Region
 
     app = create_app(
         {
@@ -211,6 +220,9 @@ def run(args, url: str, kind: str) -> None:
                 conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
                     "VACUUM ANALYZE"
                 )
+        started = time.perf_counter()
+        scheduler.record_fits()  # what the scheduler does each catch-up; a scrape reads it
+        print(f"the scheduler's record of each region's fit: {time.perf_counter() - started:.1f} s")
         client = app.test_client()
         headers = {"Authorization": f"Bearer {TOKEN}"}
         for _ in range(2):
@@ -234,6 +246,7 @@ def run(args, url: str, kind: str) -> None:
             f"CPU of this process median {statistics.median(cpu):.1f} ms"
         )
         print(f"load average while measuring: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
+        queue.redis_connection().delete(*(queue.schedule_fit_key(r.value) for r in Region))
         db.session.remove()
         db.engine.dispose()
 

@@ -111,6 +111,9 @@ WORKER_HEARTBEAT_MAX_AGE = 480
 # smtp://user:pass@host:port, smtp+starttls://... (STARTTLS) or smtps://... (TLS); empty
 # means no mail: the workers log each email they would have sent (never the URL).
 SMTP_URL = ""
+# A PEM file of the CA certificate(s) that signed the SMTP server's certificate, trusted
+# instead of the system's (a relay with a certificate of the organisation's own CA).
+SMTP_CA_FILE = ""
 # The From address of those emails.
 MAIL_FROM = "School Manager <no-reply@localhost>"
 # Where admins open the app (https://sis.example.org); links in emails start with it,

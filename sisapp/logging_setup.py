@@ -82,6 +82,16 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+def _format(config: Mapping) -> str:
+    return str(config.get("LOG_FORMAT") or "plain").strip().lower()
+
+
+def is_json(config: Mapping) -> bool:
+    """True when LOG_FORMAT asks for JSON lines (then a process's own messages are log
+    records too, so every line it writes parses)."""
+    return _format(config) == "json"
+
+
 class _OurHandler(logging.StreamHandler):
     """Marks the handler this module installed, so a second app in one process replaces it."""
 
@@ -96,7 +106,7 @@ def configure(config: Mapping) -> None:
     for handler in [h for h in root.handlers if isinstance(h, _OurHandler)]:
         root.removeHandler(handler)
         root.setLevel(handler.previous_root_level)
-    log_format = str(config.get("LOG_FORMAT") or "plain").strip().lower()
+    log_format = _format(config)
     if log_format not in ("plain", "json"):
         raise ValueError(f"LOG_FORMAT must be 'plain' or 'json', not {log_format!r}")
     if log_format == "plain":

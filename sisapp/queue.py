@@ -38,6 +38,12 @@ def queue_name_of(config) -> str:
     return config.get("RQ_QUEUE") or DEFAULT_QUEUE
 
 
+def mail_queue_name_of(config) -> str:
+    """The email jobs' own queue: a backlog of hours-long syncs never holds up an email
+    (workers take from it first, and a mail-only worker takes from nothing else)."""
+    return f"{queue_name_of(config)}-mail"
+
+
 def _redis_url(app: Flask | None) -> str:
     return redis_url_of(_config(app))
 
@@ -69,6 +75,20 @@ def get_queue(app: Flask | None = None, connection: Redis | None = None) -> Queu
     return Queue(queue_name(app), connection=connection or redis_connection(app))
 
 
+def get_mail_queue(app: Flask | None = None, connection: Redis | None = None) -> Queue:
+    return Queue(mail_queue_name_of(_config(app)), connection=connection or redis_connection(app))
+
+
+WORKER_QUEUES = ("mail", "sync")
+
+
+def worker_queues(connection: Redis, which=WORKER_QUEUES) -> list[Queue]:
+    """The queues a worker listens on, in the order it takes jobs: mail first, so an
+    email waits at most for one worker to be free, never behind the queued syncs."""
+    make = {"mail": get_mail_queue, "sync": get_queue}
+    return [make[name](connection=connection) for name in WORKER_QUEUES if name in which]
+
+
 def job_id(*parts) -> str:
     """A deterministic RQ job id (RQ allows letters, digits, `_` and `-` only)."""
     raw = "-".join(str(p) for p in ("sisapp", queue_name(), *parts))
@@ -87,6 +107,12 @@ def new_sync_job_id(run_id: int) -> str:
 def alive_key(run_id: int) -> str:
     """The Redis key a running sync's work-horse stamps while it lives (see sync_runs)."""
     return job_id("alive", run_id)
+
+
+def schedule_fit_key(region: str) -> str:
+    """The Redis hash where the scheduler keeps how a region's planned day fits its
+    window (overflow seconds, workers needed): /metrics reads it instead of planning."""
+    return job_id("fit", region)
 
 
 def scheduler_lock_key() -> str:
@@ -119,7 +145,7 @@ def enqueue_notification(run_id: int, admin_id: int, outcome: str) -> str:
     if isinstance(intervals, str | int):  # "60, 300" or 60 from the environment
         intervals = str(intervals).replace(",", " ").split()
     intervals = [int(seconds) for seconds in intervals]
-    job = get_queue().enqueue(
+    job = get_mail_queue().enqueue(
         SEND_SYNC_EMAIL_TASK,
         run_id,
         admin_id,

@@ -145,7 +145,7 @@ def dispatch_region(
         log.warning("%s window of %s closed before it was dispatched", region.value, slot)
     else:
         dispatched = _dispatched(slot)
-        _warn_if_the_day_overflows(region, slot)
+        record_fit(region, slot)
         for planned in planner.day_plan(region, slot, plan_settings()).values():
             if planned.region != region or planned.integration_id in dispatched:
                 continue
@@ -164,16 +164,63 @@ def dispatch_region(
     return started
 
 
-def _warn_if_the_day_overflows(region: Region, slot: datetime) -> None:
-    """Say so when the day's plan does not fit the window at SYNC_WORKER_CAPACITY."""
-    fit = planner.day_fit(region, slot, plan_settings())
+def record_fit(
+    region: Region, slot: datetime, fit: planner.DayFit | None = None, *, warn: bool = True
+) -> planner.DayFit:
+    """Work out whether `region`'s day of `slot` fits its window at SYNC_WORKER_CAPACITY,
+    keep the figures in Redis for /metrics (a scrape reads them and never plans: planning
+    10,000 integrations and finding the fewest workers takes seconds), and warn when the
+    day does not fit. The figures expire (`fit_ttl`) when no scheduler renews them."""
+    fit = fit or planner.day_fit(region, slot, plan_settings())
     late = fit.overflow[region]
-    if late:
+    key = queue.schedule_fit_key(region.value)
+    with queue.redis_connection().pipeline() as pipe:
+        pipe.hset(
+            key,
+            mapping={
+                "slot": slot.isoformat(),
+                "overflow_seconds": late.total_seconds(),
+                "workers_needed": fit.workers_needed,
+                "capacity": fit.capacity,
+                "recorded_at": utcnow().isoformat(),
+            },
+        )
+        pipe.expire(key, fit_ttl())
+        pipe.execute()
+    if late and warn:
         log.warning(
             "%s: the planned day runs %s past its 24-hour window with %d workers; it needs %d "
             "(raise SYNC_WORKER_CAPACITY and add workers)",
             region.value, late, fit.capacity, fit.workers_needed,
         )  # fmt: skip
+    return fit
+
+
+def fit_ttl() -> int:
+    """Seconds a recorded fit is kept: a few catch-up rounds (which renew it), at least an
+    hour, so a stopped scheduler's figures vanish from /metrics instead of going stale."""
+    return max(3600, 4 * int(current_app.config["CATCHUP_INTERVAL"]))
+
+
+def day_fits(now: datetime, regions=tuple(Region)) -> dict[Region, tuple[datetime, planner.DayFit]]:
+    """Each region's next (or open) slot and the fit of its day; regions sharing one day
+    (the usual case: their windows are planned together) are planned once."""
+    settings = plan_settings()
+    by_day: dict[tuple, planner.DayFit] = {}
+    fits = {}
+    for region in regions:
+        slot = regional.open_slot(region, now) or regional.next_slot(region, now)
+        day = tuple(sorted(regional.day_windows(region, slot).items()))
+        if day not in by_day:
+            by_day[day] = planner.day_fit(region, slot, settings)
+        fits[region] = (slot, by_day[day])
+    return fits
+
+
+def record_fits(now: datetime | None = None, regions=tuple(Region)) -> None:
+    """Record (and warn about) the fit of each of `regions`' next or open day."""
+    for region, (slot, fit) in day_fits(now or utcnow(), regions).items():
+        record_fit(region, slot, fit)
 
 
 def _dispatched(slot: datetime) -> set[int]:
@@ -210,9 +257,11 @@ def catch_up(scheduler: Scheduler | None = None, now: datetime | None = None) ->
 
 def tick(scheduler: Scheduler, now: datetime | None = None, *, catchup=True, sweep=True):
     """One round of the scheduler loop (the caller holds the scheduler lock)."""
+    now = now or utcnow()
     ensure_region_dispatches(scheduler, now)
     if catchup:
-        catch_up(scheduler, now)
+        catch_up(scheduler, now)  # records the fit of each open window's day
+        record_fits(now, [r for r in Region if regional.open_slot(r, now) is None])
     if sweep:
         sweep_dead_runs(now)
     enqueue_due(scheduler)
@@ -329,12 +378,11 @@ def show_rows(now: datetime | None = None) -> list[tuple]:
 
 def show_fit(now: datetime | None = None) -> list[tuple]:
     """(region, slot, overflow, workers needed, capacity) of each region's next (or open)
-    day for `schedule show`: does the plan fit the 24-hour window at this capacity?"""
-    now = now or utcnow()
-    settings = plan_settings()
+    day for `schedule show`: does the plan fit the 24-hour window at this capacity?
+    The figures are recorded for /metrics too, when Redis answers."""
     rows = []
-    for region in Region:
-        slot = regional.open_slot(region, now) or regional.next_slot(region, now)
-        fit = planner.day_fit(region, slot, settings)
+    for region, (slot, fit) in day_fits(now or utcnow()).items():
+        with suppress(RedisError):
+            record_fit(region, slot, fit, warn=False)  # the command prints it
         rows.append((region, slot, fit.overflow[region], fit.workers_needed, fit.capacity))
     return rows

@@ -5,6 +5,7 @@ database row (not the pickled job) is the record of a run. sisapp.queue names th
 functions by dotted path; keep their names and arguments stable while jobs may be queued.
 """
 
+import os
 from datetime import datetime
 
 from flask import Flask
@@ -32,11 +33,29 @@ def worker_app() -> Flask:
     return _worker_app
 
 
+_forked = False
+
+
+def _after_fork() -> None:
+    global _forked
+    _forked = True
+
+
+# RQ runs each job in a forked work-horse, which inherits the worker's connection pool.
+os.register_at_fork(after_in_child=_after_fork)
+
+
 def _in_app(fn, *args):
+    global _forked
     app = worker_app()
     with app.app_context():
-        # The work-horse is a fork: never reuse the parent's pooled connections.
-        db.engine.dispose(close=False)
+        if _forked:
+            # The pool's connections are the parent's: drop them without closing them
+            # (that would close the parent's sockets). Only after a fork: a job run in
+            # the process that made the pool (SimpleWorker, a test's job.perform()) keeps
+            # it, since discarding open connections would leave them to the GC.
+            db.engine.dispose(close=False)
+            _forked = False
         try:
             return fn(*args)
         finally:

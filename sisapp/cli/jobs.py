@@ -5,17 +5,31 @@ one or more `flask --app app scheduler` (they share a lock) against the same RED
 and SISAPP_DATABASE_URL; see docs/operations.md.
 """
 
+import logging
+
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 from rq import Worker
 
-from sisapp import queue, tasks
+from sisapp import logging_setup, queue, tasks
 from sisapp.extensions import db
 from sisapp.scheduler import run_scheduler, show_fit, show_rows
 from sisapp.services.sync_sweep import sweep_dead_runs
 
 schedule_cli = AppGroup("schedule", help="The regional Tue/Fri 6 PM sync schedule.")
+
+log = logging.getLogger(__name__)
+
+
+def say(message: str, *, warning: bool = False) -> None:
+    """A line of the long-running worker or scheduler: a log record when the logs are
+    JSON (SISAPP_LOG_FORMAT=json: every line of the process parses), else plain text
+    on stdout (stderr for a warning)."""
+    if logging_setup.is_json(current_app.config):
+        log.log(logging.WARNING if warning else logging.INFO, message)
+    else:
+        click.echo(message, err=warning)
 
 
 @click.command("worker")
@@ -26,23 +40,35 @@ schedule_cli = AppGroup("schedule", help="The regional Tue/Fri 6 PM sync schedul
     help="Also run RQ's own scheduler (only needed for RQ retries with an interval).",
 )
 @click.option("--name", default=None, help="Worker name (default: RQ's host.pid).")
+@click.option(
+    "--queue",
+    "queues",
+    type=click.Choice(queue.WORKER_QUEUES),
+    multiple=True,
+    help="Listen on these queues only (repeatable; default: mail, then sync). "
+    "`--queue mail --with-scheduler` makes a small worker that only sends email.",
+)
 @with_appcontext
-def worker_command(burst: bool, with_scheduler: bool, name: str | None) -> None:
-    """Run an RQ worker for sync jobs (sweeps dead runs first)."""
+def worker_command(
+    burst: bool, with_scheduler: bool, name: str | None, queues: tuple[str, ...]
+) -> None:
+    """Run an RQ worker for sync and email jobs (sweeps dead runs first)."""
     app = current_app._get_current_object()
     tasks.set_worker_app(app)
+    queues = queues or queue.WORKER_QUEUES
     try:
-        for run in sweep_dead_runs():
-            click.echo(f"Ended dead run {run.id} ({run.error_code})")
+        for run in sweep_dead_runs() if "sync" in queues else ():
+            say(f"Ended dead run {run.id} ({run.error_code})")
     except Exception as exc:  # the scheduler sweeps again soon; start working anyway
-        click.echo(f"Start-up sweep skipped: {type(exc).__name__}", err=True)
+        say(f"Start-up sweep skipped: {type(exc).__name__}", warning=True)
         db.session.rollback()
     # Work-horses are forks: they must not inherit pooled connections.
     db.session.remove()
     db.engine.dispose()
     # A client of its own: RQ raises its socket timeout above the blocking dequeue's wait.
     connection = queue.new_redis_connection()
-    worker = Worker([queue.get_queue(connection=connection)], connection=connection, name=name)
+    listen = queue.worker_queues(connection, queues)
+    worker = Worker(listen, connection=connection, name=name)
     worker.work(burst=burst, with_scheduler=with_scheduler, logging_level="INFO")
 
 
@@ -52,7 +78,7 @@ def worker_command(burst: bool, with_scheduler: bool, name: str | None) -> None:
 @with_appcontext
 def scheduler_command(burst: bool, interval: int | None) -> None:
     """Fire the regional schedule: rq-scheduler plus planning, catch-up and the sweep."""
-    run_scheduler(burst=burst, interval=interval, echo=click.echo)
+    run_scheduler(burst=burst, interval=interval, echo=say)
 
 
 @schedule_cli.command("show")

@@ -8,11 +8,13 @@ silently drops users), and some ignore ``offset`` and send the first page foreve
 
 When the total is known after the first page, the remaining offsets are fetched by a
 small thread pool, at most ``2 * concurrency`` pages in flight and yielded in order, so
-memory stays flat and a slow SIS is read several pages at a time.
+memory stays flat and a slow SIS is read several pages at a time. Each page is read
+in a copy of the caller's context variables (its log tags), as if in its own thread.
 """
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -256,7 +258,13 @@ class Pager:
         def submit() -> None:
             for offset in offsets:
                 url = build_url(base, {**params, "limit": step, "offset": offset})
-                in_flight.append((offset, executor.submit(self.fetch, url, stop_event.is_set)))
+                # In the caller's context (a copy per page: one context cannot be
+                # entered by two threads at once), so the fetch's log lines carry the
+                # caller's tags (the run's ids) as its own lines do.
+                read = contextvars.copy_context().run
+                in_flight.append(
+                    (offset, executor.submit(read, self.fetch, url, stop_event.is_set))
+                )
                 if len(in_flight) >= 2 * self.concurrency:
                     return
 

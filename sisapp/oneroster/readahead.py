@@ -16,6 +16,7 @@ it, exactly as if the stream were read in the caller's thread.
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections import deque
@@ -37,7 +38,9 @@ class _Feed(Generic[T]):
         self._open = open_stream
         self._queue: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=_BUFFER)
         self._cancelled = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        # In a copy of the caller's context variables: its log tags (the run's ids).
+        run = contextvars.copy_context().run
+        self._thread = threading.Thread(target=run, args=(self._run,), name=name, daemon=True)
         self._thread.start()
 
     def _put(self, item: tuple[str, object]) -> bool:

@@ -1,7 +1,8 @@
 """Send one email through the operator's SMTP server (SMTP_URL), with the standard library.
 
 `smtp://user:pass@host:port` (plain, for a relay on a trusted network),
-`smtp+starttls://...` (STARTTLS required) and `smtps://...` (TLS from the first byte).
+`smtp+starttls://...` (STARTTLS required) and `smtps://...` (TLS from the first byte);
+SMTP_CA_FILE names the CA certificates to trust instead of the system's.
 Errors name the host and port only: the URL's password never reaches a log or a job's
 failure text.
 """
@@ -51,10 +52,20 @@ def parse_smtp_url(url: str) -> SmtpSettings:
     )
 
 
-def send_message(url: str, message: EmailMessage, timeout: float = 30) -> None:
-    """Deliver `message` to its recipients; raises MailError on any failure."""
+def send_message(
+    url: str, message: EmailMessage, timeout: float = 30, ca_file: str | None = None
+) -> None:
+    """Deliver `message` to its recipients; raises MailError on any failure.
+
+    TLS (smtps, smtp+starttls) always checks the server's certificate and name: against
+    the system's trusted CAs, or only those in `ca_file` (SMTP_CA_FILE: a relay with a
+    certificate of the organisation's own CA).
+    """
     settings = parse_smtp_url(url)
-    context = ssl.create_default_context()
+    try:
+        context = ssl.create_default_context(cafile=ca_file or None)
+    except OSError:  # missing or unreadable (SSLError is an OSError too)
+        raise MailError("SMTP_CA_FILE could not be read as PEM certificates") from None
     try:
         if settings.scheme == "smtps":
             client = smtplib.SMTP_SSL(

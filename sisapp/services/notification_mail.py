@@ -35,7 +35,12 @@ def send_notification(run_id: int, admin_id: int, outcome: str) -> bool:
     if not url:
         log.info("SMTP_URL is not set: would have sent %r to 1 admin", message["Subject"])
         return False
-    mailer.send_message(url, message, timeout=float(current_app.config["MAIL_TIMEOUT"]))
+    mailer.send_message(
+        url,
+        message,
+        timeout=float(current_app.config["MAIL_TIMEOUT"]),
+        ca_file=current_app.config.get("SMTP_CA_FILE") or None,
+    )
     log.info("sent %r about sync run %s to admin %s", message["Subject"], run_id, admin_id)
     return True
 

@@ -10,6 +10,7 @@ fails or changes a sync. `SyncRun.notified_at` makes the queueing happen once pe
 
 import enum
 import logging
+from datetime import datetime, timedelta
 
 from flask import current_app
 from redis.exceptions import RedisError
@@ -115,8 +116,10 @@ def _queue_emails(run_id: int) -> int:
     outcome = outcome_of(run)
     if outcome is None:
         return 0
+    if not _claim(run_id):  # claimed even when nobody is told: the sweep looks no more
+        return 0
     admins = recipients(run.device_id)
-    if not admins or not _claim(run_id):
+    if not admins:
         return 0
     integration = db.session.get(OneRosterIntegration, run.integration_id)
     title = subject(integration.name if integration else "an integration", outcome, run.error_code)
@@ -135,6 +138,8 @@ def _queue_emails(run_id: int) -> int:
             queued += 1
         except RedisError:
             log.warning("could not queue the email about sync run %s: Redis unreachable", run_id)
+            if not queued:  # nothing went out: the sweep's `notify_unsent` tries again
+                _unclaim(run_id)
             break
     log.info("queued %d email(s) about sync run %s (%s)", queued, run_id, outcome.value)
     return queued
@@ -150,6 +155,41 @@ def _claim(run_id: int) -> bool:
     )
     db.session.commit()
     return result.rowcount == 1
+
+
+def _unclaim(run_id: int) -> None:
+    db.session.execute(
+        update(SyncRun)
+        .where(SyncRun.id == run_id)
+        .values(notified_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+
+
+# How far back the sweep looks for troubled runs whose emails were never queued.
+UNSENT_WITHIN = timedelta(days=1)
+TROUBLED = ("failed", "partial", "blocked")
+
+
+def notify_unsent(now: datetime) -> int:
+    """Queue the emails of runs that ended troubled in the last UNSENT_WITHIN but whose
+    emails were never queued; returns how many were queued. Called by the sweep.
+
+    Catches the ends no worker reported: a run failed because its job could not be
+    queued (JB302: Redis was down, so its email could not be queued either), one whose
+    worker died between committing the end and queueing the email, or one whose email
+    met Redis down. A recovery email is not caught up (it would need each succeeded
+    run's history).
+    """
+    ids = db.session.scalars(
+        select(SyncRun.id).where(
+            SyncRun.notified_at.is_(None),
+            SyncRun.status.in_(TROUBLED),
+            SyncRun.finished_at >= now - UNSENT_WITHIN,
+        )
+    ).all()
+    return sum(run_ended(run_id) for run_id in ids)
 
 
 def set_sync_emails(admin: AdminUser, enabled: bool) -> None:

@@ -17,6 +17,10 @@ queued or running run and ends as failed, with its own code, those that cannot f
   so it cannot write after the run is ended;
 - a running run whose cancel went unanswered for SYNC_CANCEL_GRACE: stopped and cancelled.
 
+Each run it ends tells the device's admins as any failed run does (one email each), and
+each sweep also queues the emails of troubled runs that ended without them (a JB302 run,
+whose job and email could not be queued while Redis was down: `notifications.notify_unsent`).
+
 Why failing and re-running is safe: the sync engine applies a run's changes in one
 database transaction at the end, so a worker that died never left half-applied data (its
 transaction rolled back with its connection), and the next run reads the SIS afresh from
@@ -39,6 +43,7 @@ from sisapp import queue
 from sisapp.extensions import db
 from sisapp.models import SyncRun, SyncStatus
 from sisapp.models.types import utcnow
+from sisapp.services import notifications
 from sisapp.services.liveness import alive_at
 from sisapp.services.sync_runs import (
     ACTIVE,
@@ -80,6 +85,9 @@ def sweep_dead_runs(now: datetime | None = None) -> list[SyncRun]:
         if _sweep_one(run, job, now, alive):
             log.warning("sweep ended run %s (%s)", run.id, run.error_code)
             ended.append(run)
+    for run in ended:  # the admins hear of a dead run as of any failed one
+        notifications.run_ended(run.id)
+    notifications.notify_unsent(now)
     return ended
 
 

@@ -132,7 +132,7 @@ def test_metrics_bench_prints_its_figures():
     assert_lines(
         output,
         r"^(SQLite|PostgreSQL): 50 integrations, 500 runs",
-        r"^response: \d+ KiB, 87 samples",  # runs by status x trigger, 3 regions, ...: grows with them
+        r"^response: \d+ KiB, 91 samples",  # runs by status x trigger, 3 regions x 2, 2 queues...: grows
         r"every run's totals, settled kept +\d+\.\d ms \(CPU here \d+\.\d ms\)",
         r"^scrape of /metrics over 3 scrapes: median \d+\.\d ms, p95 \d+\.\d ms, .* CPU of this process median \d+\.\d ms",
     )

@@ -52,7 +52,7 @@ def test_a_failed_cli_sync_emails_the_devices_admins(app, sis, smtp, redis_conn)
     assert run.notified_at is not None
     admin_id = db.session.scalar(select(Device).where(Device.name == "CLI School")).admins[0].id
     job = Job.fetch(queue.job_id("mail", run.id, admin_id), connection=redis_conn)
-    assert queue.get_queue().job_ids == [job.id]
+    assert queue.get_mail_queue().job_ids == [job.id] and queue.get_queue().job_ids == []
 
     tasks.set_worker_app(app)
     try:

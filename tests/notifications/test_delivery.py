@@ -32,7 +32,7 @@ def test_an_unreachable_mail_server_leaves_the_sync_alone_and_the_email_is_retri
     assert run.error_message == "The SIS did not answer."
     ann, bob = school["admins"]["ann"], school["admins"]["bob"]
     ids = [queue.job_id("mail", run.id, admin.id) for admin in (ann, bob)]
-    scheduled = ScheduledJobRegistry(queue=queue.get_queue(connection=redis_conn))
+    scheduled = ScheduledJobRegistry(queue=queue.get_mail_queue(connection=redis_conn))
     assert sorted(scheduled.get_job_ids()) == sorted(ids)
     for job_id in ids:
         job = Job.fetch(job_id, connection=redis_conn)

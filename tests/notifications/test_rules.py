@@ -38,7 +38,7 @@ def mail_on(app, smtp):
 
 def queued_mail(run: SyncRun) -> list[str]:
     prefix = queue.job_id("mail", run.id, "")
-    return sorted(j for j in queue.get_queue().job_ids if j.startswith(prefix))
+    return sorted(j for j in queue.get_mail_queue().job_ids if j.startswith(prefix))
 
 
 def test_the_end_of_a_run_queues_one_email_per_opted_in_admin_once(school, mail_on, redis_conn):
@@ -158,5 +158,5 @@ def test_retry_intervals_from_a_list_or_the_environment(school, app, smtp, redis
 
     notifications.run_ended(run.id)
 
-    job = queue.get_queue().fetch_job(queued_mail(run)[0])
+    job = queue.get_mail_queue().fetch_job(queued_mail(run)[0])
     assert (job.retries_left, job.retry_intervals, job.timeout) == (2, [5, 30], 120)

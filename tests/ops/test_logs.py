@@ -111,6 +111,74 @@ def test_pool_threads_carry_the_tags_when_given_the_context(json_logs):
     assert "run_id" not in lines["bare thread"]  # threads start with an empty context
 
 
+class _Capture(logging.Handler):
+    """Keeps (thread name, logger, run_id) of each record, tagged as the JSON handler does."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.seen: list[tuple[str, str, int | None]] = []
+        self.addFilter(RunContextFilter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen.append((record.threadName, record.name, getattr(record, "run_id", None)))
+
+
+@pytest.fixture
+def capture():
+    handler = _Capture()
+    logging.getLogger().addHandler(handler)
+    yield handler
+    logging.getLogger().removeHandler(handler)
+
+
+def test_lines_from_the_page_reading_threads_carry_the_run_id(json_logs, capture):
+    """A paged read fetches pages in a pool (sisapp/oneroster/paging.py): the HTTP
+    library's lines from those threads carry the run's ids."""
+    from tests.oneroster.test_in_flight_limit import CountingSIS, client_for
+
+    sis = CountingSIS(records=200, delay=0.005)
+    try:
+        with (
+            run_log_context(run_id=77, integration_id=5, device_id=2),
+            client_for(sis, 4) as client,
+        ):
+            assert len(list(client.users())) == 200
+    finally:
+        sis.stop()
+
+    pool = [
+        (thread, run_id)
+        for thread, _logger, run_id in capture.seen
+        if thread.startswith("oneroster_")
+    ]
+    assert len(pool) >= 5, capture.seen  # most of the 20 pages were read in the pool
+    assert {run_id for _thread, run_id in pool} == {77}
+    http = [line for line in json_logs() if line["logger"].startswith("urllib3")]
+    assert len(http) >= 20
+    assert all(
+        (line["run_id"], line["integration_id"], line["device_id"]) == (77, 5, 2) for line in http
+    )
+
+
+def test_lines_from_read_ahead_threads_carry_the_run_id(json_logs, capture):
+    from sisapp.oneroster.readahead import ReadAhead
+
+    def school(n: int):
+        def read():
+            log.info("reading school %d", n)
+            yield n
+
+        return read
+
+    with run_log_context(run_id=78), ReadAhead([school(n) for n in range(4)], ahead=2) as ahead:
+        assert [list(stream) for stream in ahead] == [[0], [1], [2], [3]]
+
+    threads = {thread for thread, logger, _ in capture.seen if logger == log.name}
+    assert any(t.startswith("oneroster-readahead") for t in threads), threads
+    lines = [line for line in json_logs() if line["message"].startswith("reading school")]
+    assert len(lines) == 4 and all(line["run_id"] == 78 for line in lines)
+
+
 def test_plain_format_leaves_the_root_logger_alone():
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
@@ -160,3 +228,60 @@ def test_the_scheduler_writes_json_lines(app, processes):
     loggers = {line["logger"] for line in lines}
     assert "rq_scheduler.scheduler" in loggers, text
     assert all(line["level"] in ("INFO", "WARNING") for line in lines), text
+
+
+def _every_line_parses(text: str) -> list[dict]:
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert lines, text
+    return [json.loads(line) for line in lines]  # raises on any line that is not JSON
+
+
+def test_the_worker_says_what_its_start_up_sweep_did_in_json(app, processes, device):
+    """A run the start-up sweep ends is said as a JSON line, not a bare echo."""
+    from datetime import timedelta
+
+    from sisapp.extensions import db
+    from sisapp.models import SyncRun, SyncStatus, SyncTrigger
+    from sisapp.models.types import utcnow
+    from tests.helpers.integrations import make_integration
+
+    integration = make_integration(device)
+    run = SyncRun(
+        integration_id=integration.id,
+        device_id=device.id,
+        trigger=SyncTrigger.MANUAL,
+        status=SyncStatus.QUEUED,
+        queued_at=utcnow() - timedelta(hours=1),
+        job_id="sisapp-no-such-job",
+    )
+    db.session.add(run)
+    db.session.commit()
+
+    proc = processes.worker(SISAPP_LOG_FORMAT="json")
+    proc.wait(60)
+    text = output(proc)
+    assert proc.returncode == 0, text
+    lines = _every_line_parses(text)
+    said = [line for line in lines if line["logger"] == "sisapp.cli.jobs"]
+    assert [line["message"] for line in said] == [f"Ended dead run {run.id} (JB303)"]
+    assert said[0]["level"] == "INFO"
+
+
+def test_every_line_of_the_scheduler_parses_in_json(app, processes):
+    proc = processes.flask("scheduler", "--burst", SISAPP_LOG_FORMAT="json")
+    proc.wait(60)
+    text = output(proc)
+    assert proc.returncode == 0, text
+    lines = _every_line_parses(text)
+    assert any(
+        line["logger"] == "sisapp.cli.jobs" and line["message"].startswith("Scheduler on queue")
+        for line in lines
+    ), text
+
+
+def test_the_plain_scheduler_still_prints_its_first_line(app, processes):
+    proc = processes.flask("scheduler", "--burst")
+    proc.wait(60)
+    text = output(proc)
+    assert proc.returncode == 0, text
+    assert "Scheduler on queue" in text and '"logger"' not in text

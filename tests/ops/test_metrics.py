@@ -126,6 +126,7 @@ def test_each_sample_equals_what_the_database_and_redis_hold(app, client, own_re
     queue = Queue(app.config["RQ_QUEUE"], connection=connection)
     for n in range(3):
         queue.enqueue("os.getpid", job_id=f"ops-test-{n}")
+    Queue(f"{app.config['RQ_QUEUE']}-mail", connection=connection).enqueue("os.getpid")
     register_worker(app)
     register_worker(app, heartbeat_age=app.config["WORKER_HEARTBEAT_MAX_AGE"] + 30)  # silent
 
@@ -170,7 +171,10 @@ def test_each_sample_equals_what_the_database_and_redis_hold(app, client, own_re
     assert integrations[2].id not in last_success  # never succeeded: age since it was added
 
     assert samples["sisapp_redis_up"] == {(): 1.0}
-    assert samples["sisapp_queue_depth"] == {(("queue", app.config["RQ_QUEUE"]),): 3.0}
+    assert samples["sisapp_queue_depth"] == {
+        (("queue", app.config["RQ_QUEUE"]),): 3.0,
+        (("queue", f"{app.config['RQ_QUEUE']}-mail"),): 1.0,
+    }
     assert samples["sisapp_workers_live"] == {(): 1.0}
 
 
@@ -222,19 +226,109 @@ def test_a_scrape_without_the_database_answers_503_and_says_nothing_of_it(tmp_pa
     assert "missing" not in caplog.text
 
 
-def test_schedule_overflow_per_region_is_what_the_planner_says(app, client, own_redis, device):
+def test_schedule_fit_per_region_is_what_the_scheduler_recorded(app, client, own_redis, device):
+    """The scheduler records each region's fit (as its catch-up round does); a scrape
+    shows the planner's figures without planning anything itself."""
+    from sisapp import scheduler
     from sisapp.models import Region
-    from sisapp.models.types import utcnow
     from sisapp.schedule import planner, regional
 
     app.config.update(SYNC_WORKER_CAPACITY=1, SYNC_DEFAULT_DURATION=4 * 3600)
     for k in range(8):  # 32 hours of US syncs on one worker: the day cannot fit
         make_integration(device, f"SIS {k}")
-    samples = scrape(client)["sisapp_schedule_overflow_seconds"]
     now = utcnow()
+    scheduler.tick(scheduler.make_scheduler(), now, sweep=False)
+    samples = scrape(client)
     settings = planner.PlanSettings.from_config(app.config)
     for region in Region:
         slot = regional.open_slot(region, now) or regional.next_slot(region, now)
-        want = planner.overflow(region, slot, settings).total_seconds()
-        assert samples[(("region", region.value),)] == want
-    assert samples[(("region", device.region.value),)] > 0
+        fit = planner.day_fit(region, slot, settings)
+        label = (("region", region.value),)
+        assert samples["sisapp_schedule_overflow_seconds"][label] == (
+            fit.overflow[region].total_seconds()
+        )
+        assert samples["sisapp_schedule_workers_needed"][label] == fit.workers_needed
+    assert samples["sisapp_schedule_overflow_seconds"][(("region", device.region.value),)] > 0
+    assert samples["sisapp_schedule_workers_needed"][(("region", device.region.value),)] > 1
+
+
+def test_a_scrape_never_plans_and_shows_no_fit_nobody_recorded(
+    app, client, own_redis, device, monkeypatch
+):
+    from sisapp.schedule import planner
+
+    make_integration(device)
+
+    def no_planning(*args, **kwargs):
+        raise AssertionError("a scrape planned the day")
+
+    monkeypatch.setattr(planner, "day_fit", no_planning)
+    monkeypatch.setattr(planner, "plan", no_planning)
+    samples = scrape(client)
+    assert "sisapp_schedule_overflow_seconds" not in samples
+    assert "sisapp_schedule_workers_needed" not in samples
+    assert samples["sisapp_redis_up"] == {(): 1.0}
+
+
+def test_a_recorded_fit_expires_when_no_scheduler_renews_it(app, client, own_redis, device):
+    from sisapp import queue, scheduler
+    from sisapp.models import Region
+
+    app.config["CATCHUP_INTERVAL"] = 300
+    make_integration(device)
+    scheduler.record_fits()
+    connection = Redis.from_url(own_redis.url)
+    for region in Region:
+        assert 3000 < connection.ttl(queue.schedule_fit_key(region.value)) <= 3600
+    connection.delete(queue.schedule_fit_key(device.region.value))
+    samples = scrape(client)["sisapp_schedule_overflow_seconds"]
+    assert (("region", device.region.value),) not in samples
+    assert len(samples) == len(Region) - 1
+
+
+def test_the_last_success_text_is_what_prometheus_client_writes(app, own_redis, device):
+    """The hand-written family parses to the same samples as prometheus_client's."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.core import GaugeMetricFamily
+
+    from sisapp.services import metrics, run_stats
+
+    integrations = [make_integration(device, f"SIS {n}") for n in range(4)]
+    _add_runs(integrations)
+    now = utcnow()
+    with db.engine.connect() as conn:
+        totals = run_stats.read_totals(conn, 0)
+        ours = metrics.last_success_text(conn, metrics.IntegrationLines(), totals, now)
+    family = GaugeMetricFamily(
+        metrics.AGE_NAME, metrics.AGE_HELP, labels=["integration_id", "device_id"]
+    )
+    for integration in integrations:
+        since = totals.last_success.get(integration.id, integration.created_at)
+        family.add_metric(
+            [str(integration.id), str(integration.device_id)], (now - since).total_seconds()
+        )
+
+    class One:
+        def collect(self):
+            return [family]
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(One())
+    theirs = generate_latest(registry)
+    parsed = [list(text_string_to_metric_families(t.decode())) for t in (ours, theirs)]
+    assert parsed[0] == parsed[1]
+    assert len(parsed[0][0].samples) == len(integrations)
+
+
+def test_integrations_added_or_removed_between_scrapes_are_seen(app, client, own_redis, device):
+    first = make_integration(device, "First")
+    name = "sisapp_integration_last_success_age_seconds"
+    assert {dict(k)["integration_id"] for k in scrape(client)[name]} == {str(first.id)}
+    second = make_integration(device, "Second")
+    assert {dict(k)["integration_id"] for k in scrape(client)[name]} == {
+        str(first.id),
+        str(second.id),
+    }
+    db.session.delete(first)
+    db.session.commit()
+    assert {dict(k)["integration_id"] for k in scrape(client)[name]} == {str(second.id)}
