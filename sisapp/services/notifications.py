@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 
 from sisapp import queue
 from sisapp.extensions import db
-from sisapp.models import AdminUser, OneRosterIntegration, SyncRun, SyncStatus
+from sisapp.models import AdminUser, OneRosterIntegration, SyncRun, SyncStatus, SyncTrigger
 from sisapp.models.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class Outcome(enum.StrEnum):
 def outcome_of(run: SyncRun) -> Outcome | None:
     """What the admins are told about this ended run; None: nothing."""
     status = SyncStatus(run.status).value
-    if status in QUIET:
+    if status in QUIET or run.is_preview:  # a preview's admin is looking at its result
         return None
     if status == "blocked" or run.error_code == BLOCKED_CODE:
         return Outcome.BLOCKED
@@ -69,6 +69,7 @@ def _previous_status(run: SyncRun) -> str | None:
             SyncRun.integration_id == run.integration_id,
             SyncRun.id < run.id,
             SyncRun.status.not_in(QUIET),
+            SyncRun.trigger != SyncTrigger.PREVIEW,  # a failed preview is no failed sync
         )
         .order_by(SyncRun.id.desc())
         .limit(1)
@@ -186,6 +187,7 @@ def notify_unsent(now: datetime) -> int:
         select(SyncRun.id).where(
             SyncRun.notified_at.is_(None),
             SyncRun.status.in_(TROUBLED),
+            SyncRun.trigger != SyncTrigger.PREVIEW,
             SyncRun.finished_at >= now - UNSENT_WITHIN,
         )
     ).all()

@@ -74,6 +74,22 @@ def test_which_ends_tell_the_admins(school, history, status, code, expected):
     assert notifications.outcome_of(ended_run(school["integration"], status, code)) == expected
 
 
+@pytest.mark.parametrize(
+    "status", [SyncStatus.FAILED, SyncStatus.BLOCKED, SyncStatus.PREVIEW, SyncStatus.PARTIAL]
+)
+def test_a_preview_tells_nobody_and_is_no_history(school, mail_on, redis_conn, status):
+    """The admin who pressed Preview is looking at its result; and a failed preview before
+    a good sync is no failure the sync recovered from."""
+    preview = ended_run(school["integration"], status, "SY200" if status is SyncStatus.BLOCKED else None)  # fmt: skip
+    preview.trigger = SyncTrigger.PREVIEW
+    db.session.commit()
+
+    assert notifications.outcome_of(preview) is None
+    assert notifications.run_ended(preview.id) == 0 and queued_mail(preview) == []
+    assert notifications.notify_unsent(utcnow()) == 0
+    assert notifications.outcome_of(ended_run(school["integration"], SyncStatus.SUCCEEDED)) is None
+
+
 def test_cancelled_and_running_runs_tell_nobody(school, mail_on, redis_conn):
     cancelled = ended_run(school["integration"], SyncStatus.CANCELLED)
     running = ended_run(school["other_integration"], SyncStatus.RUNNING)
