@@ -14,6 +14,7 @@ from sisapp.integrations.common import (
     secret_box,
 )
 from sisapp.integrations.forms import IntegrationForm
+from sisapp.integrations.presenters import RowUrls
 from sisapp.services.connection_check import check_connection
 from sisapp.services.directory import count_directory
 from sisapp.services.error_codes import INTRO, SECTIONS, WHEN_TO_CONTACT_SUPPORT
@@ -40,6 +41,7 @@ def index():
         "integrations/index.html",
         rows=overview(current_user.device_id),
         directory_count=count_directory(current_user.device_id),
+        url_for=RowUrls(),  # the rows' links built once per endpoint, not once per row
     )
 
 
