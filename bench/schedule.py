@@ -147,18 +147,23 @@ def page(app, requests: int) -> None:
     answer = client.post("/auth/login", data={"email": "admin@bench.example",
                                              "password": PASSWORD, "csrf_token": token})  # fmt: skip
     assert answer.status_code == 302, answer.status_code
-    times = []
+    times, cpu = [], []
     for n in range(requests + 5):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.thread_time()
         response = client.get("/sis-integration/")
         elapsed = time.perf_counter() - started
         assert response.status_code == 200, response.status_code
         if n >= 5:  # the first requests warm the plan cache and the templates
             times.append(elapsed)
-    times.sort()
-    p95 = times[min(len(times) - 1, math.ceil(0.95 * len(times)) - 1)]
+            cpu.append(time.thread_time() - started_cpu)
+
+    def p95(values: list[float]) -> float:
+        return sorted(values)[min(len(values) - 1, math.ceil(0.95 * len(values)) - 1)]
+
     print(f"SIS Integration page, {requests} requests: p50 {statistics.median(times) * 1000:.1f} ms, "
-          f"p95 {p95 * 1000:.1f} ms (target < 100 ms p95)", flush=True)  # fmt: skip
+          f"p95 {p95(times) * 1000:.1f} ms (target < 100 ms p95); load average {os.getloadavg()[0]:.2f}\n"
+          f"  its CPU time (what a busy machine does not inflate as much): p50 "
+          f"{statistics.median(cpu) * 1000:.1f} ms, p95 {p95(cpu) * 1000:.1f} ms", flush=True)  # fmt: skip
 
 
 def main() -> None:

@@ -63,8 +63,11 @@ def _device(name: str):
     help="Sync parent data with this relationship type.",
 )
 @click.option("--exclude-school", "excluded", multiple=True, help="SIS sourcedId of a school to skip.")  # fmt: skip
+@click.option("--max-concurrency", type=int, default=None, metavar="N",
+              help="Most requests at once to the SIS (1-32); default SYNC_CONCURRENCY.")  # fmt: skip
 def integration_add(device_name, name, sis, endpoint, token_url, client_id, no_classes,
-                    respect_enrolment_date, respect_academic_sessions, parents, excluded) -> None:  # fmt: skip
+                    respect_enrolment_date, respect_academic_sessions, parents, excluded,
+                    max_concurrency) -> None:  # fmt: skip
     """Add an integration; the secret comes from SISAPP_CLIENT_SECRET or a prompt."""
     device = _device(device_name)
     secret = os.environ.get("SISAPP_CLIENT_SECRET") or click.prompt(
@@ -83,6 +86,7 @@ def integration_add(device_name, name, sis, endpoint, token_url, client_id, no_c
         sync_parents=parents is not None,
         relationship_type=parents.lower() if parents else None,
         excluded_school_ids=list(excluded),
+        max_concurrency=max_concurrency,
     )
     try:
         integration = create_integration(
@@ -121,9 +125,11 @@ def integration_list(device_name: str) -> None:
               default=None, help="Sync parent data with this relationship type ('none': stop).")  # fmt: skip
 @click.option("--exclude-school", "excluded", multiple=True, help="Also exclude this school (sourcedId).")  # fmt: skip
 @click.option("--include-all-schools", is_flag=True, help="Include every school (before --exclude-school).")  # fmt: skip
+@click.option("--max-concurrency", type=int, default=None, metavar="N",
+              help="Most requests at once to the SIS (1-32; 0: back to SYNC_CONCURRENCY).")  # fmt: skip
 def integration_edit(integration_id, name, sis, endpoint, token_url, client_id, classes,
                      respect_enrolment_date, respect_academic_sessions, parents, excluded,
-                     include_all_schools) -> None:  # fmt: skip
+                     include_all_schools, max_concurrency) -> None:  # fmt: skip
     """Edit an integration; prints what the next sync will remove because of the edit.
     A new secret comes from SISAPP_CLIENT_SECRET when set; otherwise the stored one stays."""
     integration = db.session.get(OneRosterIntegration, integration_id)
@@ -138,6 +144,8 @@ def integration_edit(integration_id, name, sis, endpoint, token_url, client_id, 
             setattr(data, key, value)
     if sis:
         data.sis_vendor = sis.lower()
+    if max_concurrency is not None:
+        data.max_concurrency = max_concurrency or None
     if parents:
         data.sync_parents = parents.lower() != "none"
         data.relationship_type = parents.lower() if data.sync_parents else None

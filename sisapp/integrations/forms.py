@@ -9,13 +9,14 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     HiddenField,
+    IntegerField,
     PasswordField,
     SelectField,
     SelectMultipleField,
     StringField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired
+from wtforms.validators import InputRequired, Optional
 
 from sisapp.keys import SecretBox, SecretUnreadable
 from sisapp.models import RelationshipType, SisVendor
@@ -65,6 +66,8 @@ class IntegrationForm(ServiceForm):
         + [SelectChoice(r.value, r.label) for r in RelationshipType],
         default="",
     )
+    # Blank: the deployment's SYNC_CONCURRENCY; the range is the service's rule.
+    max_concurrency = IntegerField("Most requests at once", validators=[Optional()])
     # Only asked when another integration of the device reads the same endpoint.
     same_endpoint_ok = BooleanField("Add it anyway: I want both integrations")
 
@@ -80,6 +83,7 @@ class IntegrationForm(ServiceForm):
         "respect_academic_sessions": "Only sync classes whose term (academic session) is current.",
         "sync_parents": "Also import parents, guardians or relatives linked to students in the SIS.",
         "relationship_type": "Which kind of linked adult to import as a parent.",
+        "max_concurrency": "How many requests a sync sends to the SIS at once (1 to 32); leave blank for the default. Some SIS vendors ask for 5 or fewer.",
     }
     KEPT_SECRET_HELP = (
         "The secret you typed is kept (not shown again). Type it again only to change it."
@@ -128,6 +132,7 @@ class IntegrationForm(ServiceForm):
             respect_academic_sessions=bool(self.respect_academic_sessions.data),
             sync_parents=bool(self.sync_parents.data),
             relationship_type=self.relationship_type.data or None,
+            max_concurrency=self.max_concurrency.data,
         )
 
 

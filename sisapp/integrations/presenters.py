@@ -7,6 +7,8 @@ advice a partial prints as they are; registered as template globals in sisapp.te
 import math
 from dataclasses import dataclass
 
+from flask import url_for
+
 from sisapp.models import CHANGE_KINDS, SyncRun, SyncStatus
 from sisapp.services.error_codes import CodeInfo, code_info
 
@@ -184,3 +186,30 @@ def connection_result(result) -> ConnectionResultView:
         auth=AUTH_LABELS.get(result.auth, result.auth),
         error=code_info(result.error_code),
     )
+
+
+class RowUrls:
+    """``url_for`` for a page of integration rows (the list page's template context).
+
+    Each row links to the same endpoints with only its id differing, and building a URL
+    through the router costs a page of 50 rows several hundred builds; this builds each
+    endpoint once per request with a marker id and puts each row's id in its place. Any
+    other call (more values, a non-int id) goes to ``url_for`` itself.
+    """
+
+    MARK = 987654321987
+
+    def __init__(self) -> None:
+        self._parts: dict[str, tuple[str, str] | None] = {}
+
+    def __call__(self, endpoint: str, **values) -> str:
+        integration_id = values.get("integration_id")
+        if len(values) != 1 or type(integration_id) is not int or endpoint.startswith("."):
+            return url_for(endpoint, **values)
+        if endpoint not in self._parts:
+            pieces = url_for(endpoint, integration_id=self.MARK).split(str(self.MARK))
+            self._parts[endpoint] = (pieces[0], pieces[1]) if len(pieces) == 2 else None
+        parts = self._parts[endpoint]
+        if parts is None:
+            return url_for(endpoint, **values)
+        return f"{parts[0]}{integration_id}{parts[1]}"

@@ -15,6 +15,7 @@ from sisapp.integrations.common import (
     secret_box,
 )
 from sisapp.integrations.forms import IntegrationForm
+from sisapp.integrations.presenters import RowUrls
 from sisapp.services.connection_check import check_connection
 from sisapp.services.directory import count_directory
 from sisapp.services.error_codes import INTRO, SECTIONS, WHEN_TO_CONTACT_SUPPORT
@@ -43,6 +44,7 @@ def index():
         rows=rows,
         extras={row.integration.id: row_extras(row) for row in rows},
         directory_count=count_directory(current_user.device_id),
+        url_for=RowUrls(),  # the rows' links built once per endpoint, not once per row
     )
 
 

@@ -289,15 +289,35 @@ def next_planned_start(
     integration: OneRosterIntegration, now: datetime | None = None, *, settings: PlanSettings
 ) -> datetime | None:
     """This integration's next planned start (UTC): in the open window if not yet run."""
+    return next_planned_starts([integration], now, settings=settings)[integration.id]
+
+
+def next_planned_starts(
+    integrations: list[OneRosterIntegration],
+    now: datetime | None = None,
+    *,
+    settings: PlanSettings,
+) -> dict[int, datetime | None]:
+    """``next_planned_start`` of each integration by id: a page of rows looks its region's
+    slots and plans up once, not once per row."""
     now = now or utcnow()
-    region = integration.device.region
-    slot = regional.open_slot(region, now)
-    if slot is not None and integration.id not in _per_transaction(
-        ("dispatched", slot), lambda: _dispatched_ids(slot)
-    ):
-        planned = day_plan(region, slot, settings).get(integration.id)
-        if planned is not None:
-            return planned.start
-    next_day = day_plan(region, regional.next_slot(region, now), settings)
-    planned = next_day.get(integration.id)
-    return planned.start if planned else None
+    by_region: dict[Region, list[OneRosterIntegration]] = {}
+    for integration in integrations:
+        by_region.setdefault(integration.device.region, []).append(integration)
+    starts: dict[int, datetime | None] = {}
+    for region, group in by_region.items():
+        slot = regional.open_slot(region, now)
+        open_plan: Mapping = {}
+        if slot is not None:
+            dispatched = _per_transaction(("dispatched", slot), lambda s=slot: _dispatched_ids(s))
+            plan = day_plan(region, slot, settings)
+            open_plan = {i.id: plan[i.id] for i in group if i.id in plan and i.id not in dispatched}
+        next_day = None
+        for integration in group:
+            planned = open_plan.get(integration.id)
+            if planned is None:
+                if next_day is None:
+                    next_day = day_plan(region, regional.next_slot(region, now), settings)
+                planned = next_day.get(integration.id)
+            starts[integration.id] = planned.start if planned else None
+    return starts

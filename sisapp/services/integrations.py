@@ -43,11 +43,16 @@ class IntegrationData:
     sync_parents: bool = False
     relationship_type: str | None = None
     excluded_school_ids: list[str] = field(default_factory=list)
+    # The most requests in flight to this SIS; None: the deployment's SYNC_CONCURRENCY.
+    max_concurrency: int | None = None
 
 
 # Column sizes of OneRosterIntegration: longer values are refused, never cut or left to
 # the database (PostgreSQL would answer the page with an error).
 MAX_NAME, MAX_URL, MAX_CLIENT_ID = 120, 500, 255
+# Requests at once to one SIS: some vendors ask for 5 or fewer; above 32 a sync is bound
+# by parsing, not by the SIS, so more only loads the SIS.
+MIN_CONCURRENCY, MAX_CONCURRENCY = 1, 32
 
 
 def _has_control(value: str) -> bool:
@@ -106,6 +111,13 @@ def validate(data: IntegrationData, *, require_secret: bool) -> dict[str, str]:
             errors["relationship_type"] = "Choose the relationship type to sync."
     else:
         data.relationship_type = None
+    if data.max_concurrency is not None and not (
+        MIN_CONCURRENCY <= data.max_concurrency <= MAX_CONCURRENCY
+    ):
+        errors["max_concurrency"] = (
+            f"Choose between {MIN_CONCURRENCY} and {MAX_CONCURRENCY} requests at once,"
+            " or leave it blank for the default."
+        )
     return errors
 
 
@@ -127,6 +139,7 @@ def _apply(integration: OneRosterIntegration, data: IntegrationData, box: Secret
     integration.relationship_type = (
         RelationshipType(data.relationship_type) if data.relationship_type else None
     )
+    integration.max_concurrency = data.max_concurrency
 
 
 def create_integration(
@@ -177,6 +190,7 @@ def data_from(integration: OneRosterIntegration) -> IntegrationData:
         if integration.relationship_type
         else None,
         excluded_school_ids=list(integration.excluded_school_ids or []),
+        max_concurrency=integration.max_concurrency,
     )
 
 

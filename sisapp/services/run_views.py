@@ -18,7 +18,7 @@ from sisapp.extensions import db
 from sisapp.models import OneRosterIntegration, SyncLogLine, SyncRun, SyncStatus, SyncTrigger
 from sisapp.models.roster import UnmatchedUser
 from sisapp.services.integrations import list_integrations
-from sisapp.services.sync_runs import next_scheduled_sync
+from sisapp.services.sync_runs import next_scheduled_syncs
 
 LOG_PAGE_SIZE = 200
 UNMATCHED_PAGE_SIZE = 100
@@ -225,4 +225,5 @@ def overview(device_id: int) -> list[IntegrationRow]:
     """The list page: each integration with its newest run and next scheduled sync."""
     integrations = list_integrations(device_id)
     runs = latest_runs(integrations)
-    return [IntegrationRow(i, runs.get(i.id), next_scheduled_sync(i)) for i in integrations]
+    starts = next_scheduled_syncs(integrations)
+    return [IntegrationRow(i, runs.get(i.id), starts[i.id]) for i in integrations]

@@ -25,7 +25,7 @@ from sisapp.logging_setup import run_log_context
 from sisapp.models import OneRosterIntegration, SyncLogLine, SyncRun, SyncStatus, SyncTrigger
 from sisapp.models.types import utcnow
 from sisapp.oneroster.errors import CodeTable
-from sisapp.schedule.planner import PlanSettings, next_planned_start
+from sisapp.schedule.planner import PlanSettings, next_planned_starts
 from sisapp.services.liveness import keeping_alive
 
 log = logging.getLogger(__name__)
@@ -144,10 +144,17 @@ def next_scheduled_sync(
 ) -> datetime | None:
     """The UTC instant the planner gives this integration's next scheduled sync; a planned
     start that has passed without starting yet (the catch-up is about to) shows as now."""
+    return next_scheduled_syncs([integration], now)[integration.id]
+
+
+def next_scheduled_syncs(
+    integrations: list[OneRosterIntegration], now: datetime | None = None
+) -> dict[int, datetime | None]:
+    """``next_scheduled_sync`` of each integration by id, the plan looked up once."""
     now = now or utcnow()
     settings = PlanSettings.from_config(current_app.config)
-    planned = next_planned_start(integration, now, settings=settings)
-    return max(planned, now) if planned else None
+    starts = next_planned_starts(integrations, now, settings=settings)
+    return {iid: max(planned, now) if planned else None for iid, planned in starts.items()}
 
 
 # -- request -------------------------------------------------------------------------------

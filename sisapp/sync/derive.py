@@ -140,8 +140,12 @@ def recompute(conn, integration, run_id: int, match: MatchResult, excluded: set[
         changed = Dirty(dirty.pairs, added, relinked, relinked_users, links, dirty.ids)
     # The membership join is planned on the rows this transaction just wrote.
     # classroom_member is left out on purpose: analysed while empty, it makes the
-    # following anti-join quadratic on PostgreSQL.
-    dialect.analyze(conn, "sis_enrollment", "sis_user_link", "classroom")
+    # following anti-join quadratic on PostgreSQL. A delta's members step has no join
+    # (indexed lookups, see ``memberships``) and the tables keep the statistics of the
+    # sync that filled them: analysing the whole mirror cost a 50,000-student delta on
+    # PostgreSQL 0.6 s, a tenth of its apply.
+    if changed is None:
+        dialect.analyze(conn, "sis_enrollment", "sis_user_link", "classroom")
     unlinked = why.unlinked_users(cs)
     removed = store_members(conn, integration, excluded, today, changed, cs, unlinked)
     derived.removals.removed["memberships"] += removed

@@ -12,8 +12,8 @@ import logging
 from collections.abc import Callable
 
 import orjson
-from sqlalchemy import case, delete, func, insert, literal, select
-from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy import case, delete, func, insert, literal, literal_column, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by, distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -128,6 +128,23 @@ def _iso_day(value):
 
 
 # --- reading the mirror -----------------------------------------------------------------
+
+
+def count_and_joined(conn, text, order_by, *where) -> tuple[int, str]:
+    """How many rows match ``where``, and their ``text`` joined in ``order_by`` order with
+    no separator, built by the database: one row fetched instead of one per row (a
+    delta's fingerprint of a 50,000-user directory cost a second of Python stepping the
+    cursor row by row)."""
+    if is_sqlite(conn):
+        # group_concat has no ORDER BY before SQLite 3.44; an ordered subquery under an
+        # aggregate is never flattened, so its order is the order concatenated.
+        rows = select(text.label("t")).where(*where).order_by(order_by).subquery()
+        statement = select(func.count(), func.group_concat(rows.c.t, literal_column("''")))
+    else:
+        joined = func.string_agg(text, aggregate_order_by(literal_column("''"), order_by))
+        statement = select(func.count(), joined).where(*where)
+    count, value = conn.execute(statement).one()
+    return count, value or ""
 
 
 def codepoint_order(conn, column):

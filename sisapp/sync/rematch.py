@@ -29,9 +29,10 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, union
+from sqlalchemy import String, cast, select, union
 
 from sisapp.models import DirectoryUser, OneRosterIntegration, SisUser
+from sisapp.sync import dialect
 from sisapp.sync.batches import batched
 from sisapp.sync.match import MatchResult, SisUserRow, match_users_by_email
 from sisapp.sync.stage import STAGE_USER, USER_COLUMNS
@@ -95,16 +96,11 @@ def directory_fingerprint(conn, device_id: int) -> list:
     reads, so any change to it (an import, a delete, an email rewritten by a bulk SQL
     update that leaves updated_at alone) is seen, and a change to names is not (it cannot
     change a match)."""
-    rows = conn.execute(
-        select(DirectoryUser.id, DirectoryUser.email)
-        .where(DirectoryUser.device_id == device_id)
-        .order_by(DirectoryUser.id)
+    text = cast(DirectoryUser.id, String) + "\x1f" + DirectoryUser.email + "\x1e"
+    count, joined = dialect.count_and_joined(
+        conn, text, DirectoryUser.id, DirectoryUser.device_id == device_id
     )
-    digest = hashlib.sha256()
-    count = 0
-    for ident, email in rows:
-        digest.update(f"{ident}\x1f{email}\x1e".encode())
-        count += 1
+    digest = hashlib.sha256(joined.encode())
     return [count, digest.hexdigest()]
 
 

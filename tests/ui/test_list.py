@@ -29,7 +29,9 @@ def test_row_shows_name_sis_host_and_buttons(auth_client, integration):
 def test_next_scheduled_sync_in_region_zone_only(auth_client, integration, monkeypatch):
     """Issue 18 item 5: one rule for times, the region's zone, labelled (no browser zone)."""
     when = datetime(2030, 3, 5, 0, 0, tzinfo=UTC)  # Mon 6 PM in Chicago
-    monkeypatch.setattr("sisapp.services.run_views.next_scheduled_sync", lambda i: when)
+    monkeypatch.setattr(
+        "sisapp.services.run_views.next_scheduled_syncs", lambda rows: {i.id: when for i in rows}
+    )
     html = auth_client.get("/sis-integration/").get_data(as_text=True)
     assert "Mon 04 Mar 2030, 6:00 PM CST" in html
     assert '<time datetime="2030-03-05T00:00:00+00:00">Mon 04 Mar 2030, 6:00 PM CST</time>' in html
