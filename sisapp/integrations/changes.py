@@ -24,8 +24,8 @@ from sisapp.services.change_sets import (
     announced_removals,
     changes_csv,
     last_good_run,
-    latest_preview,
-    next_full_read,
+    latest_previews,
+    next_full_reads,
     run_changes,
 )
 from sisapp.services.sync_runs import latest_run
@@ -86,16 +86,25 @@ class RowExtras:
     next_full_read: datetime | None
 
 
-def row_extras(row: run_views.IntegrationRow) -> RowExtras:
+def rows_extras(rows: list[run_views.IntegrationRow]) -> dict[int, RowExtras]:
+    """Each row's extras by integration id; the previews and the next full reads looked
+    up once for the page, not once per row (docs/performance.md, issue 19 target 4)."""
+    integrations = [row.integration for row in rows]
+    previews = latest_previews(integrations)
+    full_reads = next_full_reads(integrations, {row.integration.id: row.next_sync for row in rows})  # fmt: skip
+    return {row.integration.id: _row_extras(row, previews, full_reads) for row in rows}
+
+
+def _row_extras(row, previews: dict, full_reads: dict) -> RowExtras:
     integration, run = row.integration, row.run
-    preview = latest_preview(integration)
+    preview = previews.get(integration.id)
     if preview is not None and run is not None and preview.id < run.id:
         preview = None  # a sync has run since: that preview foretold the past
     return RowExtras(
         status_extras(integration, run),
         preview,
         status_extras(integration, preview),
-        next_full_read(integration),
+        full_reads[integration.id],
     )
 
 

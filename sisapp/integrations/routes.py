@@ -4,7 +4,7 @@ from flask import redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from sisapp.integrations import bp
-from sisapp.integrations.changes import announcement, row_extras
+from sisapp.integrations.changes import announcement, rows_extras
 from sisapp.integrations.common import (
     allow_private,
     done,
@@ -42,7 +42,7 @@ def index():
     return render_template(
         "integrations/index.html",
         rows=rows,
-        extras={row.integration.id: row_extras(row) for row in rows},
+        extras=rows_extras(rows),
         directory_count=count_directory(current_user.device_id),
         url_for=RowUrls(),  # the rows' links built once per endpoint, not once per row
     )

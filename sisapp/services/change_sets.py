@@ -30,7 +30,7 @@ from sisapp.models import (
     SyncTrigger,
 )
 from sisapp.models.types import utcnow
-from sisapp.schedule.full_reads import next_full_read_slot
+from sisapp.schedule.full_reads import next_full_read_slots
 from sisapp.services.sync_runs import next_scheduled_sync, request_sync
 
 GOOD = (SyncStatus.SUCCEEDED, SyncStatus.PARTIAL)
@@ -71,12 +71,22 @@ def last_good_run(integration: OneRosterIntegration) -> SyncRun | None:
 
 
 def latest_preview(integration: OneRosterIntegration) -> SyncRun | None:
-    return db.session.scalar(
-        select(SyncRun)
-        .where(SyncRun.integration_id == integration.id, SyncRun.trigger == SyncTrigger.PREVIEW)
-        .order_by(SyncRun.id.desc())
-        .limit(1)
+    return latest_previews([integration]).get(integration.id)
+
+
+def latest_previews(integrations: list[OneRosterIntegration]) -> dict[int, SyncRun]:
+    """The newest preview of each integration that has one, by id, in one query."""
+    if not integrations:
+        return {}
+    newest = (
+        select(func.max(SyncRun.id))
+        .where(
+            SyncRun.integration_id.in_([i.id for i in integrations]),
+            SyncRun.trigger == SyncTrigger.PREVIEW,
+        )
+        .group_by(SyncRun.integration_id)
     )
+    return {run.integration_id: run for run in db.session.scalars(select(SyncRun).where(SyncRun.id.in_(newest)))}  # fmt: skip
 
 
 def next_full_read(
@@ -86,14 +96,26 @@ def next_full_read(
     when it is the very next sync, else its day's 6 PM slot); None when none is planned.
     For the row: "Next full read: ..." (docs/sync-rules.md rule 6)."""
     now = now or utcnow()
+    return next_full_reads([integration], {integration.id: next_scheduled_sync(integration, now)}, now)[integration.id]  # fmt: skip
+
+
+def next_full_reads(
+    integrations: list[OneRosterIntegration],
+    planned: dict[int, datetime | None],
+    now: datetime | None = None,
+) -> dict[int, datetime | None]:
+    """``next_full_read`` of each integration by id, given each one's next planned start
+    (the list page has them already: ``run_views.overview``)."""
+    now = now or utcnow()
     policy = current_app.config["SYNC_SCHEDULED_FULL_READ"]
-    slot = next_full_read_slot(integration, now, policy)
-    if slot is None:
-        return None
-    planned = next_scheduled_sync(integration, now)
-    if planned is not None and planned >= slot and planned - slot < _DAY:
-        return planned
-    return slot
+    slots = next_full_read_slots(integrations, now, policy)
+    reads: dict[int, datetime | None] = {}
+    for integration in integrations:
+        slot, start = slots[integration.id], planned.get(integration.id)
+        if slot is not None and start is not None and start >= slot and start - slot < _DAY:
+            slot = start
+        reads[integration.id] = slot
+    return reads
 
 
 _DAY = timedelta(hours=24)

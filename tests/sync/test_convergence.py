@@ -11,7 +11,7 @@ from sisapp.demo_sis.district import timestamp
 from sisapp.extensions import db
 from sisapp.models import SisUser, SisUserLink, SyncChange, SyncRun, SyncStatus, SyncTrigger
 from sisapp.schedule import regional
-from sisapp.schedule.full_reads import full_read_due, next_full_read_slot
+from sisapp.schedule.full_reads import full_read_due, next_full_read_slot, next_full_read_slots
 from sisapp.services.change_sets import last_good_run, next_full_read
 from sisapp.services.integrations import reset_integration
 from sisapp.services.sync_runs import latest_run
@@ -118,6 +118,13 @@ def test_full_read_policies(make_integration, app):
     assert full_read_due(integration, next_tuesday, "2")
     assert next_full_read_slot(integration, friday + timedelta(hours=30), "2") == next_tuesday
     app.config["SYNC_SCHEDULED_FULL_READ"] = "week"
+    # The list page's batch answers as the one-integration function, read or not this week.
+    other = make_integration(name="No full read yet")
+    for now in (tuesday - timedelta(hours=1), tuesday + timedelta(hours=30), friday + timedelta(hours=30)):  # fmt: skip
+        batch = next_full_read_slots([integration, other], now, "week")
+        assert batch == {i.id: next_full_read_slot(i, now, "week") for i in (integration, other)}
+    assert next_full_read_slots([integration, other], tuesday + timedelta(hours=30), "week") == {
+        integration.id: next_tuesday, other.id: friday}  # fmt: skip
     at = next_full_read(integration, now=tuesday + timedelta(hours=30))
     assert next_tuesday <= at < next_tuesday + timedelta(hours=24)
     assert next_friday > at

@@ -44,3 +44,40 @@ def test_rows_link_to_their_own_integration_and_carry_the_token(auth_client, dev
         f"/sis-integration/{first.id}/sync", data={"csrf_token": tokens.pop()}
     )
     assert answer.status_code in (200, 302), answer.status_code
+
+
+def _statements(auth_client) -> list[str]:
+    from sqlalchemy import event
+
+    from sisapp.extensions import db
+
+    statements = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        assert auth_client.get("/sis-integration/").status_code == 200
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    return statements
+
+
+def test_the_list_page_asks_the_database_as_often_for_twelve_rows_as_for_two(auth_client, device):
+    """Issue 19 target 4: nothing on the page is looked up once per row (previews, next full
+    reads, the plan), so 10,000 integrations on a server cost no more per page of rows."""
+    from sisapp.models import SyncStatus, SyncTrigger
+    from tests.factories import make_run
+
+    def add(n):
+        for k in range(n):
+            integration = make_integration(device, name=f"Row {k}")
+            make_run(integration)  # a succeeded sync
+            make_run(integration, trigger=SyncTrigger.PREVIEW, status=SyncStatus.PREVIEW)
+
+    add(2)
+    few = len(_statements(auth_client))
+    add(10)
+    many = len(_statements(auth_client))
+    assert many == few, (few, many)
