@@ -18,6 +18,7 @@ import argparse
 import cProfile
 import os
 import pstats
+import re
 import shutil
 import sys
 import tempfile
@@ -53,7 +54,35 @@ def change_set_seconds(profile: cProfile.Profile, run_call: str = "run_sync") ->
     return inside, total
 
 
-def measured(label: str, integration, full: bool, env) -> None:
+class StatementTimes:
+    """Total seconds and calls per statement text, while ``on``."""
+
+    def __init__(self, engine) -> None:
+        from sqlalchemy import event
+
+        self.totals: dict[str, list] = {}
+        event.listen(engine, "before_cursor_execute", self._before)
+        event.listen(engine, "after_cursor_execute", self._after)
+
+    @staticmethod
+    def _before(conn, _cursor, _statement, _params, _context, _many) -> None:
+        conn.info.setdefault("bench_started", []).append(time.perf_counter())
+
+    def _after(self, conn, _cursor, statement, _params, _context, _many) -> None:
+        seconds = time.perf_counter() - conn.info["bench_started"].pop()
+        key = re.sub(r"\s+", " ", statement).strip()[:160]
+        total = self.totals.setdefault(key, [0, 0.0])
+        total[0] += 1
+        total[1] += seconds
+
+    def report(self, top: int) -> None:
+        ranked = sorted(self.totals.items(), key=lambda item: -item[1][1])[:top]
+        for text, (calls, seconds) in ranked:
+            print(f"    {seconds:6.2f} s {calls:5d}x  {text}", flush=True)
+        self.totals.clear()
+
+
+def measured(label: str, integration, full: bool, env, statements=None, top: int = 0) -> None:
     from sqlalchemy import func, select
 
     from sisapp.extensions import db
@@ -71,6 +100,8 @@ def measured(label: str, integration, full: bool, env) -> None:
         f"profiled ({share:5.1%}); {rows:,} rows stored; changes {run.changes}",
         flush=True,
     )
+    if statements is not None:
+        statements.report(top)
 
 
 def main() -> None:
@@ -79,6 +110,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--changes", type=float, default=0.01)
+    parser.add_argument("--statements", type=int, default=0,
+                        help="print the N statements that took the most time in each run")  # fmt: skip
     args = parser.parse_args()
     args.parents = None
     schools = max(1, args.students // 2000)
@@ -98,16 +131,18 @@ def main() -> None:
             env = SyncEnvironment(box=box, allow_private=True, page_size=1000, concurrency=8,
                                   today=sis.info["today"])  # fmt: skip
             print(f"Database: {db.engine.url.get_backend_name()}; {load()}", flush=True)
+            times = StatementTimes(db.engine) if args.statements else None
+            timed = {"statements": times, "top": args.statements}
             started = time.perf_counter()
-            measured("full sync (first)", integration, True, env)
+            measured("full sync (first)", integration, True, env, **timed)
             sis.ask("changes", args.changes)
             db.session.refresh(integration)
-            measured(f"delta after {args.changes:.0%} changed", integration, False, env)
+            measured(f"delta after {args.changes:.0%} changed", integration, False, env, **timed)
             sis.ask("remove_students", 0.1)
             db.session.refresh(integration)
             integration.allow_large_removals = True  # the admin's one-time consent
             db.session.commit()
-            measured("full sync, 10% of students gone", integration, True, env)
+            measured("full sync, 10% of students gone", integration, True, env, **timed)
             print(f"All three in {time.perf_counter() - started:.0f} s; {load()}")
     finally:
         sis.stop()
