@@ -58,10 +58,15 @@ def full_read_due(integration: OneRosterIntegration, slot: datetime, policy) -> 
 def next_full_read_slots(
     integrations: list[OneRosterIntegration], now: datetime, policy
 ) -> dict[int, datetime | None]:
-    """``next_full_read_slot`` of each integration by id: under "week" (the default) one
-    query per region for the whole list page instead of one per row."""
-    if str(policy).strip().lower() != "week":
-        return {i.id: next_full_read_slot(i, now, policy) for i in integrations}
+    """The first coming slot (6 PM, region time) whose scheduled sync reads everything, for
+    each integration by id, supposing the syncs before it run as planned; None under
+    "never". Under "week" (the default) one query per region answers a whole list page."""
+    mode = str(policy).strip().lower()
+    if mode == "never":
+        return {integration.id: None for integration in integrations}
+    if mode != "week":
+        every = max(1, int(policy))
+        return {integration.id: _every_nth_slot(integration, now, every) for integration in integrations}  # fmt: skip
     slots: dict[int, datetime | None] = {}
     by_region: dict = {}
     for integration in integrations:
@@ -91,20 +96,15 @@ def next_full_read_slots(
 def next_full_read_slot(
     integration: OneRosterIntegration, now: datetime, policy
 ) -> datetime | None:
-    """The first coming slot (6 PM, region time) whose scheduled sync reads everything,
-    supposing the syncs before it run as planned; None under "never"."""
-    if str(policy).strip().lower() == "never":
-        return None
+    """``next_full_read_slots`` of one integration."""
+    return next_full_read_slots([integration], now, policy)[integration.id]
+
+
+def _every_nth_slot(integration: OneRosterIntegration, now: datetime, every: int) -> datetime:
+    """Under "every Nth scheduled sync": the slot after the deltas still owed since the
+    last full read."""
     region = integration.device.region
     slot = regional.open_slot(region, now) or regional.next_slot(region, now)
-    if str(policy).strip().lower() == "week":
-        if full_read_due(integration, slot, policy):
-            return slot
-        week = _week_start(region, slot)
-        while _week_start(region, slot) == week:
-            slot = regional.next_slot(region, slot)
-        return slot
-    every = max(1, int(policy))
     recent = db.session.scalars(
         _scheduled(integration.id).order_by(SyncRun.scheduled_for.desc()).limit(every)
     ).all()

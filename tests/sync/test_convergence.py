@@ -118,13 +118,16 @@ def test_full_read_policies(make_integration, app):
     assert full_read_due(integration, next_tuesday, "2")
     assert next_full_read_slot(integration, friday + timedelta(hours=30), "2") == next_tuesday
     app.config["SYNC_SCHEDULED_FULL_READ"] = "week"
-    # The list page's batch answers as the one-integration function, read or not this week.
+    # The list page's batch: one integration read in full this week, one not yet.
     other = make_integration(name="No full read yet")
-    for now in (tuesday - timedelta(hours=1), tuesday + timedelta(hours=30), friday + timedelta(hours=30)):  # fmt: skip
-        batch = next_full_read_slots([integration, other], now, "week")
-        assert batch == {i.id: next_full_read_slot(i, now, "week") for i in (integration, other)}
-    assert next_full_read_slots([integration, other], tuesday + timedelta(hours=30), "week") == {
+    both = [integration, other]
+    assert next_full_read_slots(both, tuesday - timedelta(hours=1), "week") == {
+        integration.id: tuesday, other.id: tuesday}  # fmt: skip
+    assert next_full_read_slots(both, tuesday + timedelta(hours=30), "week") == {
         integration.id: next_tuesday, other.id: friday}  # fmt: skip
+    assert next_full_read_slots(both, friday + timedelta(hours=30), "week") == {
+        integration.id: next_tuesday, other.id: next_tuesday}  # fmt: skip
+    assert next_full_read_slots(both, friday, "never") == {integration.id: None, other.id: None}
     at = next_full_read(integration, now=tuesday + timedelta(hours=30))
     assert next_tuesday <= at < next_tuesday + timedelta(hours=24)
     assert next_friday > at
