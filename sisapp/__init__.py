@@ -108,7 +108,13 @@ def register_extensions(app: Flask) -> None:
 
 
 def _configure_sqlite(app: Flask) -> None:
-    """Foreign keys on, and WAL so the web pages read while a worker writes a sync."""
+    """Foreign keys on, and WAL so the web pages read while a worker writes a sync.
+
+    ``synchronous=NORMAL``: in WAL mode a commit then waits for no fsync (the WAL is
+    synced at checkpoints), which SQLite documents as safe from corruption; a power cut
+    can lose the last commits, never half of one. With the default ``FULL`` every
+    progress write of a running sync cost an fsync (tens of milliseconds on the
+    development VM), on the thread that stages the rows read."""
     from sqlalchemy import event
 
     with app.app_context():
@@ -119,6 +125,7 @@ def _configure_sqlite(app: Flask) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 

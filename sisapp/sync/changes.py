@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlalchemy import false, func, insert, select
+from sqlalchemy import false, func, select
 
 from sisapp.models import (
     Classroom,
@@ -26,6 +26,7 @@ from sisapp.models import (
     empty_changes,
     normalise_email,
 )
+from sisapp.sync import dialect
 from sisapp.sync.batches import batched
 from sisapp.sync.stage import STAGE_CLASS, STAGE_USER
 
@@ -95,9 +96,7 @@ class ChangeSet:
 
     def write(self, conn, run_id: int) -> None:
         """Insert the rows on ``conn`` (the apply's transaction, or the end record's)."""
-        rows = [{"run_id": run_id, **row} for row in self.rows]
-        for start in range(0, len(rows), 1000):
-            conn.execute(insert(SyncChange), rows[start : start + 1000])
+        dialect.insert_rows(conn, SyncChange, [{"run_id": run_id, **row} for row in self.rows])
 
     def summary(self) -> str:
         """One log line: every kind's added / removed (/ renamed)."""

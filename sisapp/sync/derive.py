@@ -33,6 +33,7 @@ from sisapp.models import (
     SisUserLink,
     UnmatchedUser,
 )
+from sisapp.models.types import utcnow
 from sisapp.sync import changes as why
 from sisapp.sync import dialect
 from sisapp.sync.batches import ROWS, batched
@@ -41,6 +42,7 @@ from sisapp.sync.errors import SyncError, SyncErrorCode
 from sisapp.sync.match import MatchResult, parent_contacts
 from sisapp.sync.memberships import Dirty, StagedEnrollments, store_members
 from sisapp.sync.rematch import MatchSummary, Rematch, record_basis
+from sisapp.sync.stage import STAGE_CLASS
 
 # Removing fewer rows than this never trips the threshold (a small school's normal churn).
 MIN_REMOVALS_TO_BLOCK = 10
@@ -129,8 +131,9 @@ def recompute(conn, integration, run_id: int, match: MatchResult, excluded: set[
     _store_unmatched(conn, iid, run_id, match, scope, cs)
     derived.summary = rematch.summary(match) if rematch is not None else MatchSummary.of(match)
     record_basis(integration, key, derived.summary)
+    only = _classes_in_question(conn, integration, run_id, dirty)
     derived.imported_classes, added = _store_classrooms(
-        conn, integration, excluded, schools, today, derived.removals, cs
+        conn, integration, excluded, schools, today, derived.removals, cs, only
     )
     changed = None
     if dirty is not None:
@@ -198,8 +201,7 @@ def _store_links(conn, integration, run_id: int, match: MatchResult, removals: R
     ]
     for chunk in batched(stale):
         conn.execute(delete(SisUserLink).where(SisUserLink.id.in_(chunk)))
-    if fresh:
-        conn.execute(insert(SisUserLink), fresh)
+    dialect.insert_rows(conn, SisUserLink, fresh)
     changed.update(row["sis_sourced_id"] for row in fresh)
     users.update(row["directory_user_id"] for row in fresh)
     why.record_links(conn, integration, run_id, gone, fresh, cs)
@@ -220,7 +222,10 @@ def _store_unmatched(conn, iid: int, run_id: int, match: MatchResult, scope: lis
         conn.execute(insert(UnmatchedUser), chunk)
 
 
-def _wanted_classrooms(conn, integration, excluded, schools, today) -> dict[str, dict]:
+def _wanted_classrooms(conn, integration, excluded, schools, today,
+                       only: list[str] | None = None) -> dict[str, dict]:  # fmt: skip
+    """Classrooms the mirror's classes make, sourcedId -> fields (``only``: of these
+    classes, or of every class)."""
     if not integration.sync_classes:
         return {}
     sessions = None
@@ -234,15 +239,15 @@ def _wanted_classrooms(conn, integration, excluded, schools, today) -> dict[str,
             )
         }
     wanted = {}
-    rows = conn.execute(
-        select(
-            SisClass.sourced_id,
-            SisClass.school_id,
-            SisClass.title,
-            SisClass.class_code,
-            SisClass.term_ids,
-        ).where(SisClass.integration_id == integration.id, SisClass.school_id.not_in(excluded))
-    )
+    columns = (SisClass.sourced_id, SisClass.school_id, SisClass.title, SisClass.class_code,
+               SisClass.term_ids)  # fmt: skip
+    mine = (SisClass.integration_id == integration.id, SisClass.school_id.not_in(excluded))
+    if only is None:
+        rows = conn.execute(select(*columns).where(*mine)).all()
+    else:
+        rows = []
+        for chunk in batched(only):
+            rows += conn.execute(select(*columns).where(*mine, SisClass.sourced_id.in_(chunk)))
     for sid, school_id, title, code, terms in rows:
         if sessions is not None and not any(
             sessions.get(t, False) for t in (terms.split("\n") if terms else ())
@@ -258,20 +263,30 @@ def _wanted_classrooms(conn, integration, excluded, schools, today) -> dict[str,
 
 
 def _store_classrooms(conn, integration, excluded, schools, today, removals,
-                      cs: ChangeSet) -> tuple[int, set]:  # fmt: skip
-    """Store the classrooms; returns how many are imported and the new ones' sourcedIds."""
+                      cs: ChangeSet, only: list[str] | None = None) -> tuple[int, set]:  # fmt: skip
+    """Store the classrooms; returns how many are imported and the new ones' sourcedIds.
+
+    ``only``: the classes a delta staged, when no other classroom can have changed (see
+    ``_classes_in_question``); None compares every classroom with every class.
+    """
     iid = integration.id
-    wanted = _wanted_classrooms(conn, integration, excluded, schools, today)
+    if only is not None and _school_renamed(conn, iid, schools):
+        only = None
+    wanted = _wanted_classrooms(conn, integration, excluded, schools, today, only)
     fields = ("name", "code", "school_sourced_id", "school_name")
-    current = {
-        row[1]: row
-        for row in conn.execute(
-            select(Classroom.id, Classroom.sis_sourced_id, *(getattr(Classroom, f) for f in fields))
-            .where(Classroom.integration_id == iid)
-        )
-    }  # fmt: skip
+    columns = (Classroom.id, Classroom.sis_sourced_id, *(getattr(Classroom, f) for f in fields))
+    if only is None:
+        rows = conn.execute(select(*columns).where(Classroom.integration_id == iid)).all()
+        held = len(rows)
+    else:
+        rows = []
+        for chunk in batched(only):
+            rows += conn.execute(select(*columns).where(Classroom.integration_id == iid,
+                                                        Classroom.sis_sourced_id.in_(chunk)))  # fmt: skip
+        held = conn.scalar(select(func.count()).where(Classroom.integration_id == iid))
+    current = {row[1]: row for row in rows}
     mine = ClassroomMember.classroom_id.in_(select(Classroom.id).where(Classroom.integration_id == iid))  # fmt: skip
-    removals.held["classrooms"] = len(current)
+    removals.held["classrooms"] = held
     removals.held["memberships"] = conn.scalar(select(func.count()).where(mine))
     gone, changed, counted = [], [], []
     gone_rooms = {sid: row[4] for sid, row in current.items() if sid not in wanted}
@@ -302,16 +317,41 @@ def _store_classrooms(conn, integration, excluded, schools, today, removals,
             .values({f: bindparam(f"b_{f}") for f in fields}),
             changed,
         )
+    now = utcnow()  # (the model's default, which a COPY does not apply)
     new = [
-        {"device_id": integration.device_id, "integration_id": iid, "sis_sourced_id": sid, **v}
+        {"device_id": integration.device_id, "integration_id": iid, "sis_sourced_id": sid,
+         "created_at": now, **v}
         for sid, v in wanted.items()
         if sid not in current
-    ]
-    for chunk in batched(new, ROWS):
-        conn.execute(insert(Classroom), chunk)
+    ]  # fmt: skip
+    dialect.insert_rows(conn, Classroom, new)
     for row in new:
         cs.add("classrooms", "added", row["name"])
-    return len(wanted), {row["sis_sourced_id"] for row in new}
+    imported = len(wanted) if only is None else held - len(gone) + len(new)
+    return imported, {row["sis_sourced_id"] for row in new}
+
+
+def _classes_in_question(conn, integration, run_id: int, dirty) -> list[str] | None:
+    """The classes whose classrooms a delta may have changed, or None for every class.
+
+    With the memberships' own argument (``dirty``: a delta, options unchanged, no school
+    read in full or dropped), a classroom depends only on its class's mirrored record,
+    its school's name, and, with Respect Academic Sessions, on sessions and the date.
+    So without that option only the classes this run staged can have changed (a school
+    renamed is checked by ``_school_renamed``); every other classroom is as stored.
+    """
+    if dirty is None or integration.respect_academic_sessions:
+        return None
+    staged = select(STAGE_CLASS.c.sourced_id).where(STAGE_CLASS.c.run_id == run_id).distinct()
+    return sorted(conn.scalars(staged))
+
+
+def _school_renamed(conn, iid: int, schools: dict) -> bool:
+    """Whether a stored classroom names its school otherwise than the SIS does now."""
+    stored = select(Classroom.school_sourced_id, Classroom.school_name).where(
+        Classroom.integration_id == iid
+    )
+    return any(schools.get(sid) != name for sid, name in conn.execute(stored.distinct()))
 
 
 def _store_parents(conn, integration, rows: list[dict], cs: ChangeSet) -> None:

@@ -211,9 +211,7 @@ def _read_changes_at_once(client, session, run_id, schools: dict[str, Org], sinc
         classes.flush()
         for enrollment in client.enrollments(since=since):
             if enrollment.school_id in schools:
-                enrollments.add(
-                    enrollment_row(run_id, enrollment.school_id, enrollment, enrollments.day)
-                )
+                enrollments.add(enrollment_row(run_id, enrollment.school_id, enrollment))
             else:
                 others += 1
         enrollments.flush()
@@ -257,7 +255,7 @@ def _read_school(roster, run_id, school, since, recorder, result: ReadResult, cl
     try:
         for record in roster:
             if type(record) is Enrollment:
-                enrollments.add(enrollment_row(run_id, sid, record, enrollments.day))
+                enrollments.add(enrollment_row(run_id, sid, record))
             else:
                 classes.add(class_row(run_id, sid, record))
         classes.flush()

@@ -130,8 +130,7 @@ def class_row(run_id: int, school_id: str, cls) -> tuple:
     return (*_head(run_id, cls), school_id, title and title[:255], code and code[:255], terms)
 
 
-def enrollment_row(run_id: int, school_id: str, enrollment, day) -> tuple:
-    """``day``: the writer's date converter (``StageWriter.day``)."""
+def enrollment_row(run_id: int, school_id: str, enrollment) -> tuple:
     user, cls, role = enrollment.user_id, enrollment.class_id, enrollment.role
     return (
         *_head(run_id, enrollment),
@@ -139,8 +138,8 @@ def enrollment_row(run_id: int, school_id: str, enrollment, day) -> tuple:
         user and user[:255],
         cls and cls[:255],
         role and role[:40],
-        day(enrollment.begin_date),
-        day(enrollment.end_date),
+        enrollment.begin_date,
+        enrollment.end_date,
     )
 
 

@@ -120,8 +120,7 @@ class StageWriter:
         client: OneRosterClient,
     ) -> None:  # fmt: skip
         self.sink = sink
-        # ``day``: the row builders convert dates with it, so no row is copied afterwards.
-        self._job, self.day = bulk_rows_job(sink.connection, table.name, columns)
+        self._job = bulk_rows_job(sink.connection, table.name, columns)
         self.recorder = recorder
         self.client = client
         self.rows: list[tuple] = []

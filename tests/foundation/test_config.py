@@ -21,6 +21,18 @@ def test_defaults_use_sqlite_in_instance_folder(instance):
     assert app.static_folder.endswith("static")
 
 
+def test_sqlite_connections_commit_without_waiting_for_a_sync_to_disk(instance):
+    """WAL with synchronous=NORMAL (1): a commit waits for no fsync, so a sync's
+    progress writes do not stall the thread staging the rows it reads."""
+    from sisapp.extensions import db
+
+    app = create_app()
+    with app.app_context(), db.engine.connect() as conn:
+        pragmas = {name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                   for name in ("journal_mode", "synchronous", "foreign_keys")}  # fmt: skip
+    assert pragmas == {"journal_mode": "wal", "synchronous": 1, "foreign_keys": 1}
+
+
 def test_layers_instance_file_then_env_then_test_config(instance, monkeypatch):
     (instance / "config.py").write_text(
         "DIRECTORY_PAGE_SIZE = 7\nRQ_QUEUE = 'from-file'\nREDIS_URL='redis://file'\n"

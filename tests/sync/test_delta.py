@@ -372,8 +372,8 @@ def test_delta_with_an_enrollment_missing_its_user(make_integration, sync, distr
     enrollment, other = [e for e in district.enrollments if e["status"] == "active"][:2]
     real = read.enrollment_row
 
-    def without_user(run_id, school_id, record, day):
-        row = real(run_id, school_id, record, day)
+    def without_user(run_id, school_id, record):
+        row = real(run_id, school_id, record)
         return row[:4] + (None,) + row[5:] if record.sourced_id == enrollment["sourcedId"] else row  # fmt: skip
 
     monkeypatch.setattr(read, "enrollment_row", without_user)
@@ -384,4 +384,22 @@ def test_delta_with_an_enrollment_missing_its_user(make_integration, sync, distr
     assert db.session.execute(stored).one() == (None,)
     fresh = make_integration()
     assert counts(sync(fresh)) == counts(delta)
+    assert _comparable(integration.id) == _comparable(fresh.id)
+
+
+def test_a_school_renamed_renames_its_classrooms_in_a_delta(make_integration, sync, district):
+    """A delta compares only the classrooms of the classes it read, unless a school's
+    name changed: every classroom of that school carries the new name."""
+    integration = make_integration()
+    assert sync(integration).status is SyncStatus.SUCCEEDED
+    school = next(o for o in district.orgs if o["type"] == "school")
+    _stamped(district, lambda: [school] if school.update(name="Renamed Academy") is None else [])
+    delta = sync(integration)
+    assert delta.status is SyncStatus.SUCCEEDED, delta.error_message
+    names = set(db.session.scalars(select(Classroom.school_name).where(
+        Classroom.integration_id == integration.id,
+        Classroom.school_sourced_id == school["sourcedId"])))  # fmt: skip
+    assert names == {"Renamed Academy"}
+    fresh = make_integration()
+    assert sync(fresh).status is SyncStatus.SUCCEEDED
     assert _comparable(integration.id) == _comparable(fresh.id)
