@@ -153,6 +153,24 @@ class SchoolReads:
         except OneRosterError as exc:
             self._raise_for_school(exc, school_id)
 
+    def at_once(
+        self,
+        opens: list[Callable[[], Iterable]],
+        on_wait: Callable[[], None] | None = None,
+    ) -> ReadAhead:
+        """An iterator per read in ``opens`` (functions starting one, such as
+        ``lambda: client.users(since=...)``), in that order, all of them read in the
+        background from the start, unless the settings ask for one request at a time.
+
+        For a delta, whose collections are a page or a few each: read one after
+        another, each waits for its own first page. A read's failure is raised by its
+        own iterator, where it happened. Use as a context manager (leaving it cancels
+        the reads still running).
+        """
+        self._ensure_ready()  # (discovery once, here, not raced by the reads)
+        ahead = max(0, len(opens) - 1) if self.settings.concurrency > 1 else 0
+        return ReadAhead(opens, ahead, on_wait)
+
     def school_rosters(
         self,
         schools: Iterable[tuple[str, datetime | None]],

@@ -16,8 +16,11 @@ belong to one school, it falls back to the per-school reads and their partial se
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import chain
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -134,47 +137,67 @@ def _read(client, session, integration, run_id, full, started_at, recorder, sink
     result = ReadResult(started_at=started_at, full=since is None)
     mode = "full" if since is None else f"changes since {since:%Y-%m-%d %H:%M:%S} UTC"
     excluded = set(integration.excluded_school_ids or ())
+    progress = lambda: recorder.tick(records=client.records_read)  # noqa: E731
 
-    recorder.set_phase("schools", f"reading schools ({mode})")
-    result.schools = [org for org in client.schools() if org.status == "active"]
-    log.info(f"{len(result.schools)} schools; {len(excluded)} excluded")
-    roster_wanted = bool(integration.sync_classes or integration.respect_enrolment_date)
-    to_read = [s for s in result.schools if s.sourced_id not in excluded] if roster_wanted else []
-    recorder.step(done=1, total=3 + 2 * len(to_read) + 1)
+    with ExitStack() as reads:
+        tops = [lambda: client.academic_sessions(since=since), lambda: client.users(since=since)]
+        tops = _started(reads, client, tops, progress) if since is not None else _in_turn(tops)
+        recorder.set_phase("schools", f"reading schools ({mode})")
+        result.schools = [org for org in client.schools() if org.status == "active"]
+        log.info(f"{len(result.schools)} schools; {len(excluded)} excluded")
+        roster_wanted = bool(integration.sync_classes or integration.respect_enrolment_date)
+        to_read = [s for s in result.schools if s.sourced_id not in excluded] if roster_wanted else []  # fmt: skip
+        recorder.step(done=1, total=3 + 2 * len(to_read) + 1)
 
-    recorder.set_phase("sessions", "reading academic sessions")
-    result.sessions = list(client.academic_sessions(since=since))
-    log.info(f"{len(result.sessions)} academic sessions read")
-    recorder.step(done=2)
+        slice_times = {}
+        if since is not None:
+            sink.drain()  # the session's connection is the sink's: it must be idle
+            slice_times = {sid: at - skew if at else at for sid, at in _slice_times(session, integration.id).items()}  # fmt: skip
+        plan = [(school, slice_times.get(school.sourced_id)) for school in to_read]
+        shared, together = _shared_delta_point(plan)
+        changed = None
+        if together:
+            opens = [lambda: client.classes(since=shared), lambda: client.enrollments(since=shared)]
+            changed = _started(reads, client, opens, progress)
 
-    recorder.set_phase("users", "reading users")
-    writer = _writer(STAGE_USER, sink, recorder, client)
-    for user in client.users(since=since):
-        writer.add(user_row(run_id, user))
-        result.users_per_school.update(user.org_ids)
-    writer.flush()
-    log.info(f"{writer.count} users read ({client.pages_read} pages so far)")
-    recorder.step(done=3)
+        recorder.set_phase("sessions", "reading academic sessions")
+        result.sessions = list(next(tops))
+        log.info(f"{len(result.sessions)} academic sessions read")
+        recorder.step(done=2)
 
-    result.roster_read = roster_wanted
-    slice_times = {}
-    if since is not None:
-        sink.drain()  # the session's connection is the sink's: it must be idle
-        slice_times = {sid: at - skew if at else at for sid, at in _slice_times(session, integration.id).items()}  # fmt: skip
-    plan = [(school, slice_times.get(school.sourced_id)) for school in to_read]
-    shared, together = _shared_delta_point(plan)
-    at_once = (client, session, run_id, together, shared, recorder, result, sink)
-    if together and _read_changes_at_once(*at_once):
-        plan = [(school, at) for school, at in plan if school.sourced_id not in together]
+        recorder.set_phase("users", "reading users")
+        writer = _writer(STAGE_USER, sink, recorder, client)
+        for user in next(tops):
+            writer.add(user_row(run_id, user))
+            result.users_per_school.update(user.org_ids)
+        writer.flush()
+        log.info(f"{writer.count} users read ({client.pages_read} pages so far)")
+        recorder.step(done=3)
+
+        result.roster_read = roster_wanted
+        at_once = (client, session, run_id, together, changed, recorder, result, sink)
+        if together and _read_changes_at_once(*at_once):
+            plan = [(school, at) for school, at in plan if school.sourced_id not in together]
     done = 3 + 2 * (len(to_read) - len(plan))
     recorder.step(done=done)
     schools = ((school.sourced_id, at) for school, at in plan)
-    progress = lambda: recorder.tick(records=client.records_read)  # noqa: E731
     with client.school_rosters(schools, on_wait=progress) as rosters:
         for n, ((school, school_since), roster) in enumerate(zip(plan, rosters, strict=False)):
             _read_school(roster, run_id, school, school_since, recorder, result, client, sink)
             recorder.step(done=done + 2 * (n + 1))
     return result
+
+
+def _started(reads: ExitStack, client, opens, on_wait) -> Iterator[Iterator]:
+    """The reads ``opens`` starts, every one begun now in the background (a delta's few
+    pages per collection then arrive together instead of one collection after another);
+    their iterators in order, each to be read to its end before the next is asked for."""
+    streams = iter(reads.enter_context(client.at_once(opens, on_wait)))
+    return chain([next(streams)], streams)  # the first next() starts them all
+
+
+def _in_turn(opens) -> Iterator[Iterator]:
+    return (open_read() for open_read in opens)
 
 
 def _shared_delta_point(plan) -> tuple[datetime | None, dict[str, Org]]:
@@ -193,23 +216,24 @@ def _shared_delta_point(plan) -> tuple[datetime | None, dict[str, Org]]:
     return shared, {school.sourced_id: school for school, at in plan if at == shared}
 
 
-def _read_changes_at_once(client, session, run_id, schools: dict[str, Org], since, recorder, result, sink) -> bool:  # fmt: skip
-    """Stage the classes and enrollments of ``schools`` changed since ``since`` from the
-    top-level collections, keeping the records of these schools only (as their per-school
-    reads would). False, with nothing staged, when the read failed for a school-level
-    cause: the caller then reads these schools one by one."""
+def _read_changes_at_once(client, session, run_id, schools: dict[str, Org], changed, recorder, result, sink) -> bool:  # fmt: skip
+    """Stage the classes and enrollments of ``schools`` changed since their shared delta
+    point from the top-level collections (``changed``: the two reads, begun by
+    ``_started``), keeping the records of these schools only (as their per-school reads
+    would). False, with nothing staged, when the read failed for a school-level cause:
+    the caller then reads these schools one by one."""
     recorder.set_phase("classes", f"reading changed classes and enrollments of {len(schools)} schools")  # fmt: skip
     classes = _writer(STAGE_CLASS, sink, recorder, client)
     enrollments = _writer(STAGE_ENROLLMENT, sink, recorder, client)
     others = 0
     try:
-        for cls in client.classes(since=since):
+        for cls in next(changed):
             if cls.school_id in schools:
                 classes.add(class_row(run_id, cls.school_id, cls))
             else:
                 others += 1
         classes.flush()
-        for enrollment in client.enrollments(since=since):
+        for enrollment in next(changed):
             if enrollment.school_id in schools:
                 enrollments.add(enrollment_row(run_id, enrollment.school_id, enrollment))
             else:
