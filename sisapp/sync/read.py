@@ -140,9 +140,9 @@ def _read(client, session, integration, run_id, full, started_at, recorder, sink
     progress = lambda: recorder.tick(records=client.records_read)  # noqa: E731
 
     with ExitStack() as reads:
+        recorder.set_phase("schools", f"reading schools ({mode})")
         tops = [lambda: client.academic_sessions(since=since), lambda: client.users(since=since)]
         tops = _started(reads, client, tops, progress) if since is not None else _in_turn(tops)
-        recorder.set_phase("schools", f"reading schools ({mode})")
         result.schools = [org for org in client.schools() if org.status == "active"]
         log.info(f"{len(result.schools)} schools; {len(excluded)} excluded")
         roster_wanted = bool(integration.sync_classes or integration.respect_enrolment_date)
