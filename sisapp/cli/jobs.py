@@ -6,10 +6,15 @@ and SISAPP_DATABASE_URL; see docs/operations.md.
 """
 
 import logging
+import signal
+import time
+from contextlib import suppress
 
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Worker
 
 from sisapp import logging_setup, queue, tasks
@@ -20,6 +25,8 @@ from sisapp.services.sync_sweep import sweep_dead_runs
 schedule_cli = AppGroup("schedule", help="The regional Tue/Fri 6 PM sync schedule.")
 
 log = logging.getLogger(__name__)
+
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)
 
 
 def say(message: str, *, warning: bool = False) -> None:
@@ -68,8 +75,54 @@ def worker_command(
     # A client of its own: RQ raises its socket timeout above the blocking dequeue's wait.
     connection = queue.new_redis_connection()
     listen = queue.worker_queues(connection, queues)
-    worker = Worker(listen, connection=connection, name=name)
-    worker.work(burst=burst, with_scheduler=with_scheduler, logging_level="INFO")
+    options = {"with_scheduler": with_scheduler, "logging_level": "INFO"}
+    if burst:
+        Worker(listen, connection=connection, name=name).work(burst=True, **options)
+        return
+    while True:
+        worker = None
+        with suppress(*REDIS_DOWN):
+            worker = Worker(listen, connection=connection, name=name)  # (asks Redis)
+            worker.work(**options)
+        if worker is not None and (worker._shutdown_requested_date or worker._stop_requested):
+            return  # (a signal or RQ's shutdown command: RQ keeps these two to itself)
+        # RQ rides out a Redis outage only inside its blocking dequeue. Met anywhere else
+        # (its start-up registration and clean-up, the idle state it writes before each
+        # dequeue, a heartbeat after a job), the error ends work() with "found an
+        # unhandled exception, quitting". The worker waits for Redis and starts again.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # (RQ's handlers would ask Redis)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _wait_for_redis(connection)
+        if worker is not None:
+            _forget(worker)
+
+
+def _wait_for_redis(connection, pause: float = 2.0) -> None:
+    """Return once Redis answers, at least ``pause`` seconds from now (a worker that
+    quits at once for another reason does not spin)."""
+    said = False
+    while True:
+        time.sleep(pause)
+        try:
+            connection.ping()
+        except REDIS_DOWN as exc:
+            if not said:
+                say(f"Redis is unreachable ({type(exc).__name__}); the worker waits for it "
+                    "and starts again", warning=True)  # fmt: skip
+                said = True
+            continue
+        say("Redis is reachable; the worker starts again")
+        return
+
+
+def _forget(worker: Worker) -> None:
+    """What RQ's teardown may have left undone when Redis was down: the worker that
+    quit is marked dead (Redis may have kept its registration through the outage, and
+    its name registers again) and its command channel's thread stops."""
+    with suppress(*REDIS_DOWN):
+        worker.register_death()
+    with suppress(*REDIS_DOWN):
+        worker.unsubscribe()
 
 
 @click.command("scheduler")

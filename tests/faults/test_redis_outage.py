@@ -106,3 +106,38 @@ def _ended(run_id: int):
     run = db.session.get(SyncRun, run_id)
     db.session.refresh(run)
     return run if not run.status.is_active else None
+
+
+@pytest.mark.slow
+def test_a_worker_started_while_redis_is_down_waits_for_it_and_runs_the_next_sync(
+    app, synced, own_redis, processes, queue_name
+):
+    """RQ rides out an outage only in its blocking dequeue; met at start-up (or at any
+    other step of its loop) it quit. The worker now waits for Redis and starts again."""
+    own_redis.stop()
+    proc = worker(processes, queue_name, burst=False)
+    _wait(lambda: "Redis is unreachable" in output(proc) or proc.poll() is not None)
+    time.sleep(3)
+    assert proc.poll() is None, output(proc)
+
+    own_redis.start()
+    _wait(lambda: "Redis is reachable" in output(proc))
+    run, created = sync_runs.request_sync(synced)
+    assert created
+    run = wait_for(lambda: _ended(run.id), timeout=90)
+    assert run.status is SyncStatus.SUCCEEDED, (run.error_code, run.error_message)
+    assert proc.poll() is None, output(proc)
+
+
+@pytest.mark.slow
+def test_an_idle_worker_stops_on_sigterm_and_is_not_started_again(app, own_redis, processes, queue_name):  # fmt: skip
+    """The restart on a Redis error must not undo a shutdown that was asked for."""
+    import signal
+
+    proc = worker(processes, queue_name, burst=False)
+    _wait(lambda: "Listening on" in output(proc) or "listening on" in output(proc).lower())
+    time.sleep(1)  # past its start-up clean-up, waiting for a job
+    proc.send_signal(signal.SIGTERM)
+    _wait(lambda: proc.poll() is not None, timeout=15)
+    assert proc.returncode == 0, output(proc)
+    assert "starts again" not in output(proc)
