@@ -131,7 +131,7 @@ def recompute(conn, integration, run_id: int, match: MatchResult, excluded: set[
     _store_unmatched(conn, iid, run_id, match, scope, cs)
     derived.summary = rematch.summary(match) if rematch is not None else MatchSummary.of(match)
     record_basis(integration, key, derived.summary)
-    only = _classes_in_question(conn, integration, run_id, dirty)
+    only = _classes_in_question(conn, integration, run_id, dirty, schools)
     derived.imported_classes, added = _store_classrooms(
         conn, integration, excluded, schools, today, derived.removals, cs, only
     )
@@ -241,14 +241,9 @@ def _wanted_classrooms(conn, integration, excluded, schools, today,
     wanted = {}
     columns = (SisClass.sourced_id, SisClass.school_id, SisClass.title, SisClass.class_code,
                SisClass.term_ids)  # fmt: skip
-    mine = (SisClass.integration_id == integration.id, SisClass.school_id.not_in(excluded))
-    if only is None:
-        rows = conn.execute(select(*columns).where(*mine)).all()
-    else:
-        rows = []
-        for chunk in batched(only):
-            rows += conn.execute(select(*columns).where(*mine, SisClass.sourced_id.in_(chunk)))
-    for sid, school_id, title, code, terms in rows:
+    mine = select(*columns).where(SisClass.integration_id == integration.id,
+                                  SisClass.school_id.not_in(excluded))  # fmt: skip
+    for sid, school_id, title, code, terms in _rows_of(conn, mine, SisClass.sourced_id, only):
         if sessions is not None and not any(
             sessions.get(t, False) for t in (terms.split("\n") if terms else ())
         ):
@@ -266,25 +261,19 @@ def _store_classrooms(conn, integration, excluded, schools, today, removals,
                       cs: ChangeSet, only: list[str] | None = None) -> tuple[int, set]:  # fmt: skip
     """Store the classrooms; returns how many are imported and the new ones' sourcedIds.
 
-    ``only``: the classes a delta staged, when no other classroom can have changed (see
-    ``_classes_in_question``); None compares every classroom with every class.
+    ``only``: the classes a delta staged, when no other classroom can have changed
+    (``_classes_in_question``); None compares every classroom with every class.
     """
     iid = integration.id
-    if only is not None and _school_renamed(conn, iid, schools):
-        only = None
     wanted = _wanted_classrooms(conn, integration, excluded, schools, today, only)
     fields = ("name", "code", "school_sourced_id", "school_name")
     columns = (Classroom.id, Classroom.sis_sourced_id, *(getattr(Classroom, f) for f in fields))
+    mine = select(*columns).where(Classroom.integration_id == iid)
+    current = {row[1]: row for row in _rows_of(conn, mine, Classroom.sis_sourced_id, only)}
     if only is None:
-        rows = conn.execute(select(*columns).where(Classroom.integration_id == iid)).all()
-        held = len(rows)
+        held = len(current)
     else:
-        rows = []
-        for chunk in batched(only):
-            rows += conn.execute(select(*columns).where(Classroom.integration_id == iid,
-                                                        Classroom.sis_sourced_id.in_(chunk)))  # fmt: skip
         held = conn.scalar(select(func.count()).where(Classroom.integration_id == iid))
-    current = {row[1]: row for row in rows}
     mine = ClassroomMember.classroom_id.in_(select(Classroom.id).where(Classroom.integration_id == iid))  # fmt: skip
     removals.held["classrooms"] = held
     removals.held["memberships"] = conn.scalar(select(func.count()).where(mine))
@@ -331,16 +320,29 @@ def _store_classrooms(conn, integration, excluded, schools, today, removals,
     return imported, {row["sis_sourced_id"] for row in new}
 
 
-def _classes_in_question(conn, integration, run_id: int, dirty) -> list[str] | None:
+def _rows_of(conn, statement, key, only: list[str] | None) -> list:
+    """The rows of ``statement``: all of them, or (``only``) those whose ``key`` is one
+    of these, asked in chunks."""
+    if only is None:
+        return conn.execute(statement).all()
+    rows = []
+    for chunk in batched(only):
+        rows += conn.execute(statement.where(key.in_(chunk)))
+    return rows
+
+
+def _classes_in_question(conn, integration, run_id: int, dirty, schools: dict) -> list[str] | None:  # fmt: skip
     """The classes whose classrooms a delta may have changed, or None for every class.
 
     With the memberships' own argument (``dirty``: a delta, options unchanged, no school
     read in full or dropped), a classroom depends only on its class's mirrored record,
     its school's name, and, with Respect Academic Sessions, on sessions and the date.
-    So without that option only the classes this run staged can have changed (a school
-    renamed is checked by ``_school_renamed``); every other classroom is as stored.
+    So without that option, and with no school renamed, only the classes this run
+    staged can have changed; every other classroom is as stored.
     """
     if dirty is None or integration.respect_academic_sessions:
+        return None
+    if _school_renamed(conn, integration.id, schools):
         return None
     staged = select(STAGE_CLASS.c.sourced_id).where(STAGE_CLASS.c.run_id == run_id).distinct()
     return sorted(conn.scalars(staged))

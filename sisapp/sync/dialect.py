@@ -129,13 +129,11 @@ def insert_rows(conn, table, rows: list[dict]) -> None:
     if is_sqlite(conn):
         conn.execute(insert(table), rows)
         return
-    columns = list(rows[0])
-    name = getattr(table, "__table__", table).name
+    columns = tuple(rows[0])
+    copy = bulk_rows_job(conn, getattr(table, "__table__", table).name, columns)
     cursor = conn.connection.dbapi_connection.cursor()
     try:
-        with cursor.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as stream:
-            for row in rows:
-                stream.write_row(tuple(row[c] for c in columns))
+        copy([tuple(row[c] for c in columns) for row in rows])(cursor)
     finally:
         cursor.close()
 
