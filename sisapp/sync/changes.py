@@ -27,7 +27,6 @@ from sisapp.models import (
     normalise_email,
 )
 from sisapp.sync import dialect
-from sisapp.sync.batches import batched
 from sisapp.sync.stage import STAGE_CLASS, STAGE_USER
 
 # Why a row went (the reasons a change set names).
@@ -117,16 +116,16 @@ def unlinked_users(cs: ChangeSet) -> set[int]:
 
 def _emails(conn, uids) -> dict[int, str]:
     found = {}
-    for chunk in batched(sorted(set(uids))):
-        found.update(conn.execute(select(DirectoryUser.id, DirectoryUser.email).where(DirectoryUser.id.in_(chunk))).all())  # fmt: skip
+    for among in dialect.among(conn, DirectoryUser.id, sorted(set(uids))):
+        found.update(conn.execute(select(DirectoryUser.id, DirectoryUser.email).where(among)).all())
     return found
 
 
 def _staged_deleted(conn, stage, sids) -> set[str]:
     """sourcedIds this run read as ``tobedeleted`` (the staging tables are the run's own)."""
     found = set()
-    for chunk in batched(sorted(sids)):
-        found.update(conn.scalars(select(stage.c.sourced_id).where(stage.c.active == false(), stage.c.sourced_id.in_(chunk))))  # fmt: skip
+    for among in dialect.among(conn, stage.c.sourced_id, sorted(sids)):
+        found.update(conn.scalars(select(stage.c.sourced_id).where(stage.c.active == false(), among)))  # fmt: skip
     return found
 
 
@@ -135,9 +134,9 @@ def record_links(conn, integration, run_id, gone: list, fresh: list[dict], cs: C
     role, reason or None: to be found from the mirror)."""
     unknown = [sid for sid, _, _, reason in gone if reason is None]
     mirrored = {}
-    for chunk in batched(sorted(unknown)):
+    for among in dialect.among(conn, SisUser.sourced_id, sorted(unknown)):
         rows = conn.execute(select(SisUser.sourced_id, SisUser.email, SisUser.enabled).where(
-            SisUser.integration_id == integration.id, SisUser.sourced_id.in_(chunk)))  # fmt: skip
+            SisUser.integration_id == integration.id, among))  # fmt: skip
         mirrored.update({sid: (email, enabled) for sid, email, enabled in rows})
     deleted = _staged_deleted(conn, STAGE_USER, set(unknown) - set(mirrored))
     room = cs.room("matched_users")
@@ -169,8 +168,8 @@ def record_unmatched(conn, iid: int, match, scope, cs: ChangeSet) -> None:
     before = {}
     if scope is None:
         before = {sid: (name, email) for sid, name, email in conn.execute(select(*columns).where(mine))}  # fmt: skip
-    for chunk in batched(scope or []):
-        rows = conn.execute(select(*columns).where(mine, UnmatchedUser.sis_sourced_id.in_(chunk)))
+    for among in dialect.among(conn, UnmatchedUser.sis_sourced_id, scope or []):
+        rows = conn.execute(select(*columns).where(mine, among))
         before.update({sid: (name, email) for sid, name, email in rows})
     after = {row["sis_sourced_id"]: row for row in match.unmatched}
     for sid, (name, email) in before.items():
@@ -189,9 +188,9 @@ def classroom_reasons(conn, integration, excluded: set[str], gone: dict[str, str
     if not integration.sync_classes:
         return dict.fromkeys(gone, CLASSES_OFF)
     mirrored = {}
-    for chunk in batched(sorted(gone)):
+    for among in dialect.among(conn, SisClass.sourced_id, sorted(gone)):
         rows = conn.execute(select(SisClass.sourced_id, SisClass.school_id).where(
-            SisClass.integration_id == integration.id, SisClass.sourced_id.in_(chunk)))  # fmt: skip
+            SisClass.integration_id == integration.id, among))  # fmt: skip
         mirrored.update(rows.all())
     deleted = _staged_deleted(conn, STAGE_CLASS, set(gone) - set(mirrored))
     reasons = {}
@@ -213,17 +212,16 @@ def members_of_removed(conn, current: dict, gone: list[int], reasons: dict, cs: 
     rooms = {row[0]: (sid, row[2]) for sid, row in current.items()}
     member = ClassroomMember
     held = {}
-    for chunk in batched(gone):
-        held.update(conn.execute(select(member.classroom_id, func.count()).where(
-            member.classroom_id.in_(chunk)).group_by(member.classroom_id)).all())  # fmt: skip
+    for among in dialect.among(conn, member.classroom_id, gone):
+        held.update(conn.execute(select(member.classroom_id, func.count()).where(among).group_by(member.classroom_id)).all())  # fmt: skip
     for cid, n in held.items():
         cs.count("memberships", "removed", n, reasons[rooms[cid][0]])
     room = cs.room("memberships")
     if room:
         pairs = []
-        for chunk in batched(gone):
+        for among in dialect.among(conn, member.classroom_id, gone):
             pairs += conn.execute(select(member.classroom_id, member.directory_user_id).where(
-                member.classroom_id.in_(chunk)).limit(room - len(pairs))).all()  # fmt: skip
+                among).limit(room - len(pairs))).all()  # fmt: skip
             if len(pairs) >= room:
                 break
         emails = _emails(conn, [u for _, u in pairs])
@@ -249,8 +247,8 @@ def record_members(conn, cs: ChangeSet, removed: list, added: list, *, removed_t
     pairs = removed + added
     emails = _emails(conn, [u for _, u in pairs])
     names = {}
-    for chunk in batched(sorted({c for c, _ in pairs})):
-        names.update(conn.execute(select(Classroom.id, Classroom.name).where(Classroom.id.in_(chunk))).all())  # fmt: skip
+    for among in dialect.among(conn, Classroom.id, sorted({c for c, _ in pairs})):
+        names.update(conn.execute(select(Classroom.id, Classroom.name).where(among)).all())
     for cid, uid in removed:
         reason = UNMATCHED_NOW if uid in unlinked else gone
         cs.row("memberships", "removed", f"{names.get(cid, cid)}: {emails.get(uid, uid)}", reason)

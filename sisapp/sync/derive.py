@@ -174,8 +174,8 @@ def _store_links(conn, integration, run_id: int, match: MatchResult, removals: R
         removals.held["users"] = len(current)
     else:
         current = []
-        for chunk in batched(scope):
-            current += conn.execute(select(*columns).where(mine, SisUserLink.sis_sourced_id.in_(chunk)))  # fmt: skip
+        for among in dialect.among(conn, SisUserLink.sis_sourced_id, scope):
+            current += conn.execute(select(*columns).where(mine, among))
         removals.held["users"] = conn.scalar(select(func.count()).where(mine))
     links = match.links
     stale, kept, changed, users, gone = [], set(), set(), set(), []
@@ -199,8 +199,8 @@ def _store_links(conn, integration, run_id: int, match: MatchResult, removals: R
         for sid, (uid, role) in links.items()
         if sid not in kept
     ]
-    for chunk in batched(stale):
-        conn.execute(delete(SisUserLink).where(SisUserLink.id.in_(chunk)))
+    for among in dialect.among(conn, SisUserLink.id, stale):
+        conn.execute(delete(SisUserLink).where(among))
     dialect.insert_rows(conn, SisUserLink, fresh)
     changed.update(row["sis_sourced_id"] for row in fresh)
     users.update(row["directory_user_id"] for row in fresh)
@@ -215,8 +215,8 @@ def _store_unmatched(conn, iid: int, run_id: int, match: MatchResult, scope: lis
     why.record_unmatched(conn, iid, match, scope, cs)
     if scope is None:
         conn.execute(delete(UnmatchedUser).where(mine))
-    for chunk in batched(scope or []):
-        conn.execute(delete(UnmatchedUser).where(mine, UnmatchedUser.sis_sourced_id.in_(chunk)))
+    for among in dialect.among(conn, UnmatchedUser.sis_sourced_id, scope or []):
+        conn.execute(delete(UnmatchedUser).where(mine, among))
     rows = [{"integration_id": iid, "run_id": run_id, **row} for row in match.unmatched]
     for chunk in batched(rows, ROWS):
         conn.execute(insert(UnmatchedUser), chunk)
@@ -296,9 +296,10 @@ def _store_classrooms(conn, integration, excluded, schools, today, removals,
     held_members = why.members_of_removed(conn, current, gone, reasons, cs)
     for cid in counted:
         removals.removed["memberships"] += held_members.get(cid, 0)
-    for chunk in batched(gone):
-        conn.execute(delete(ClassroomMember).where(ClassroomMember.classroom_id.in_(chunk)))
-        conn.execute(delete(Classroom).where(Classroom.id.in_(chunk)))
+    for among in dialect.among(conn, ClassroomMember.classroom_id, gone):
+        conn.execute(delete(ClassroomMember).where(among))
+    for among in dialect.among(conn, Classroom.id, gone):
+        conn.execute(delete(Classroom).where(among))
     if changed:
         conn.execute(
             update(Classroom.__table__)
@@ -326,8 +327,8 @@ def _rows_of(conn, statement, key, only: list[str] | None) -> list:
     if only is None:
         return conn.execute(statement).all()
     rows = []
-    for chunk in batched(only):
-        rows += conn.execute(statement.where(key.in_(chunk)))
+    for among in dialect.among(conn, key, only):
+        rows += conn.execute(statement.where(among))
     return rows
 
 
@@ -385,7 +386,7 @@ def _store_parents(conn, integration, rows: list[dict], cs: ChangeSet) -> None:
         if key not in current:
             cs.add("parents", "added", f"{row['email'] or key[1]} (student {key[0]})")
     stale = list(stale)
-    for chunk in batched(stale):
-        conn.execute(delete(ParentContact).where(ParentContact.id.in_(chunk)))
+    for among in dialect.among(conn, ParentContact.id, stale):
+        conn.execute(delete(ParentContact).where(among))
     for chunk in batched(fresh, ROWS):
         conn.execute(insert(ParentContact), chunk)

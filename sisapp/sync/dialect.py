@@ -9,13 +9,15 @@ statistics, checks foreign keys always, and takes rows in by ``COPY``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 import orjson
-from sqlalchemy import case, delete, func, insert, literal, literal_column, select
-from sqlalchemy.dialects.postgresql import aggregate_order_by, distinct_on
+from sqlalchemy import any_, bindparam, case, delete, func, insert, literal, literal_column, select
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by, distinct_on
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from sisapp.sync.batches import batched
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +141,26 @@ def insert_rows(conn, table, rows: list[dict]) -> None:
 
 
 # --- reading the mirror -----------------------------------------------------------------
+
+
+def among(conn, column, values: Iterable) -> Iterator:
+    """Conditions ``column IN values``, as many as the database needs; a statement is run
+    once per condition (none when ``values`` is empty).
+
+    PostgreSQL: one ``column = ANY(array)``, a single parameter however many values. An
+    ``IN`` list binds a parameter per value, and the 500-value lists SQLite needs made
+    PostgreSQL parse and plan a new statement every 500 ids: at 3,400 users the stored
+    memberships took 0.47 s in IN lists of 500 and 0.12 s in one array. SQLite (no
+    arrays, a bound on parameters): ``IN`` lists of ``IDS`` values.
+    """
+    values = list(values)
+    if not values:
+        return
+    if is_sqlite(conn):
+        for chunk in batched(values):
+            yield column.in_(chunk)
+    else:
+        yield column == any_(bindparam(None, values, type_=ARRAY(column.type)))
 
 
 def count_and_joined(conn, text, order_by, *where) -> tuple[int, str]:

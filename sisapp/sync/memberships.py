@@ -263,8 +263,8 @@ def _store_changed_members(conn, integration, excluded, today, dirty: Dirty, cs:
         if (cid, uid) not in stored
     ]
     table = ClassroomMember.__table__
-    for chunk in batched(gone):
-        conn.execute(delete(table).where(table.c.id.in_(chunk)))
+    for among in dialect.among(conn, table.c.id, gone):
+        conn.execute(delete(table).where(among))
     if roles:
         conn.execute(
             update(table).where(table.c.id == bindparam("b_id")).values(role=bindparam("b_role")),
@@ -360,10 +360,10 @@ class _Links:
 def _links_of(conn, iid: int, users: set[str]) -> dict[str, tuple[int, str]]:
     """The stored matches of these SIS users (looked up by the link table's key)."""
     link, found = SisUserLink, {}
-    for chunk in batched(sorted(users)):
+    for among in dialect.among(conn, link.sis_sourced_id, sorted(users)):
         rows = conn.execute(
             select(link.sis_sourced_id, link.directory_user_id, link.role).where(
-                link.integration_id == iid, link.sis_sourced_id.in_(chunk)
+                link.integration_id == iid, among
             )
         )
         found.update({sid: (uid, role) for sid, uid, role in rows})
@@ -376,10 +376,10 @@ def _stored(conn, users: set[int], mine: set[int]) -> dict:
     here: with the classroom condition too, or by (classroom, user) pairs, SQLite scans
     every membership."""
     member, stored = ClassroomMember, {}
-    for chunk in batched(sorted(users)):
+    for among in dialect.among(conn, member.directory_user_id, sorted(users)):
         rows = conn.execute(
             select(member.id, member.classroom_id, member.directory_user_id, member.role).where(
-                member.directory_user_id.in_(chunk)
+                among
             )
         )
         stored.update({(cid, uid): (mid, role) for mid, cid, uid, role in rows if cid in mine})

@@ -33,7 +33,6 @@ from sqlalchemy import String, cast, select, union
 
 from sisapp.models import DirectoryUser, OneRosterIntegration, SisUser
 from sisapp.sync import dialect
-from sisapp.sync.batches import batched
 from sisapp.sync.match import MatchResult, SisUserRow, match_users_by_email
 from sisapp.sync.stage import STAGE_USER, USER_COLUMNS
 
@@ -151,12 +150,11 @@ class Rematch:
         )
         sids = sorted(set(conn.scalars(union(staged, sharers))))
         directory = {}
-        for chunk in batched(emails):
+        for among in dialect.among(conn, DirectoryUser.email, emails):
             directory.update(
                 conn.execute(
                     select(DirectoryUser.email, DirectoryUser.id).where(
-                        DirectoryUser.device_id == integration.device_id,
-                        DirectoryUser.email.in_(chunk),
+                        DirectoryUser.device_id == integration.device_id, among
                     )
                 ).all()
             )
@@ -194,11 +192,7 @@ def _rows(conn, iid: int, sids: list[str]) -> list[SisUserRow]:
     """Mirrored users with these sourcedIds, every role, in SIS (codepoint) order."""
     columns = [getattr(SisUser, c) for c in USER_COLUMNS]
     rows = []
-    for chunk in batched(sids):
-        rows.extend(
-            conn.execute(
-                select(*columns).where(SisUser.integration_id == iid, SisUser.sourced_id.in_(chunk))
-            )
-        )
+    for among in dialect.among(conn, SisUser.sourced_id, sids):
+        rows.extend(conn.execute(select(*columns).where(SisUser.integration_id == iid, among)))
     rows.sort(key=lambda row: row[0])
     return [SisUserRow.from_db(row) for row in rows]
