@@ -75,6 +75,20 @@ def apply_blocks_writers(conn) -> bool:
     return is_sqlite(conn)
 
 
+def plan_for_few_rows(conn) -> None:
+    """PostgreSQL only: for the rest of the transaction, price a random page read at 1.1
+    sequential ones instead of the default 4 (made for spinning disks), so that a delta's
+    lookups of a few thousand keys in tables of hundreds of thousands of rows, which the
+    full sync has just written and the server holds in memory, use the unique indexes.
+
+    At the default the planner read all 373,000 enrollments of a 50,000-student district
+    to find the 3,700 a delta staged (twice per delta, 0.15 s each, against 0.05 s by the
+    index). Only a delta's apply asks for it: the full sync joins whole tables, where
+    reading them in order is right whatever a page costs. SQLite has no cost settings."""
+    if not is_sqlite(conn):
+        conn.exec_driver_sql("SET LOCAL random_page_cost = 1.1")
+
+
 def analyze(conn, *tables: str) -> None:
     """PostgreSQL only: fresh planner statistics of ``tables``, the transaction's own
     uncommitted rows included (autovacuum has not seen them, nor ever sees a session's

@@ -116,6 +116,8 @@ def _sync(run_id: int, env: SyncEnvironment, recorder: RunRecorder) -> None:
         conn = session.connection()
         recorder.paused = dialect.apply_blocks_writers(conn)  # progress waits for the commit
         clock = time.monotonic()
+        if not read.full:
+            dialect.plan_for_few_rows(conn)
         analyze_stage(conn)
         excluded, schools = set(integration.excluded_school_ids or ()), read.school_names()
         key = basis_key(conn, integration, excluded, schools)

@@ -4,7 +4,7 @@ sync full; Delete keeps classrooms, memberships and users."""
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 from sisapp.demo_sis.district import timestamp
 from sisapp.extensions import db
@@ -403,3 +403,27 @@ def test_a_school_renamed_renames_its_classrooms_in_a_delta(make_integration, sy
     fresh = make_integration()
     assert sync(fresh).status is SyncStatus.SUCCEEDED
     assert _comparable(integration.id) == _comparable(fresh.id)
+
+
+def test_a_deltas_apply_on_postgresql_prices_random_reads_low(make_integration, sync, district, monkeypatch):  # fmt: skip
+    """A delta looks up a few thousand keys in big tables: its apply transaction plans
+    for index lookups (random_page_cost 1.1); a full sync's keeps the server's setting."""
+    if db.engine.dialect.name == "sqlite":
+        pytest.skip("PostgreSQL only: SQLite has no planner costs")
+    from sisapp.sync import derive
+
+    seen, store = [], derive.store_members
+
+    def store_members(conn, *args, **kwargs):  # runs inside the apply transaction
+        seen.append(float(conn.exec_driver_sql("SHOW random_page_cost").scalar()))
+        return store(conn, *args, **kwargs)
+
+    monkeypatch.setattr(derive, "store_members", store_members)
+    integration = make_integration()
+    default = float(db.session.execute(text("SHOW random_page_cost")).scalar())
+    assert sync(integration).status is SyncStatus.SUCCEEDED
+    district.apply_changes(0.02)
+    assert sync(integration).status is SyncStatus.SUCCEEDED
+    after = float(db.session.execute(text("SHOW random_page_cost")).scalar())
+    assert seen == [default, 1.1] and default != 1.1
+    assert after == default  # SET LOCAL: gone with the apply's transaction
