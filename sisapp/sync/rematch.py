@@ -143,8 +143,8 @@ class Rematch:
             ),  # fmt: skip
         ).subquery()
         emails = sorted(e for e in conn.scalars(select(emails_in_question.c.email)) if e)
-        sharers = select(SisUser.sourced_id).where(
-            SisUser.integration_id == iid,
+        sharers = select(SisUser.sourced_id).where(  # no index on email: read the table
+            dialect.equals_for_scan(conn, SisUser.integration_id, iid),
             SisUser.email.in_(select(emails_in_question.c.email)),
             SisUser.email != "",
         )
