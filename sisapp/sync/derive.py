@@ -323,7 +323,7 @@ def _store_classrooms(conn, integration, excluded, schools, today, removals,
 
 def _rows_of(conn, statement, key, only: list[str] | None) -> list:
     """The rows of ``statement``: all of them, or (``only``) those whose ``key`` is one
-    of these, asked in chunks."""
+    of these, asked as ``dialect.among`` cuts them."""
     if only is None:
         return conn.execute(statement).all()
     rows = []
