@@ -115,29 +115,25 @@ def unlinked_users(cs: ChangeSet) -> set[int]:
 
 
 def _emails(conn, uids) -> dict[int, str]:
-    found = {}
-    for among in dialect.among(conn, DirectoryUser.id, sorted(set(uids))):
-        found.update(conn.execute(select(DirectoryUser.id, DirectoryUser.email).where(among)).all())
-    return found
+    statement = select(DirectoryUser.id, DirectoryUser.email)
+    return dict(dialect.rows_among(conn, statement, DirectoryUser.id, sorted(set(uids))))
 
 
 def _staged_deleted(conn, stage, sids) -> set[str]:
     """sourcedIds this run read as ``tobedeleted`` (the staging tables are the run's own)."""
-    found = set()
-    for among in dialect.among(conn, stage.c.sourced_id, sorted(sids)):
-        found.update(conn.scalars(select(stage.c.sourced_id).where(stage.c.active == false(), among)))  # fmt: skip
-    return found
+    statement = select(stage.c.sourced_id).where(stage.c.active == false())
+    rows = dialect.rows_among(conn, statement, stage.c.sourced_id, sorted(sids))
+    return {sid for (sid,) in rows}
 
 
 def record_links(conn, integration, run_id, gone: list, fresh: list[dict], cs: ChangeSet) -> None:
     """Matched users: links removed (with why) and added. ``gone``: (sid, directory user,
     role, reason or None: to be found from the mirror)."""
     unknown = [sid for sid, _, _, reason in gone if reason is None]
-    mirrored = {}
-    for among in dialect.among(conn, SisUser.sourced_id, sorted(unknown)):
-        rows = conn.execute(select(SisUser.sourced_id, SisUser.email, SisUser.enabled).where(
-            SisUser.integration_id == integration.id, among))  # fmt: skip
-        mirrored.update({sid: (email, enabled) for sid, email, enabled in rows})
+    statement = select(SisUser.sourced_id, SisUser.email, SisUser.enabled).where(
+        SisUser.integration_id == integration.id)  # fmt: skip
+    rows = dialect.rows_among(conn, statement, SisUser.sourced_id, sorted(unknown))
+    mirrored = {sid: (email, enabled) for sid, email, enabled in rows}
     deleted = _staged_deleted(conn, STAGE_USER, set(unknown) - set(mirrored))
     room = cs.room("matched_users")
     emails = _emails(conn, [u for _, u, _, _ in gone[:room]] + [r["directory_user_id"] for r in fresh[:room]])  # fmt: skip
@@ -168,9 +164,8 @@ def record_unmatched(conn, iid: int, match, scope, cs: ChangeSet) -> None:
     before = {}
     if scope is None:
         before = {sid: (name, email) for sid, name, email in conn.execute(select(*columns).where(mine))}  # fmt: skip
-    for among in dialect.among(conn, UnmatchedUser.sis_sourced_id, scope or []):
-        rows = conn.execute(select(*columns).where(mine, among))
-        before.update({sid: (name, email) for sid, name, email in rows})
+    rows = dialect.rows_among(conn, select(*columns).where(mine), UnmatchedUser.sis_sourced_id, scope or [])  # fmt: skip
+    before.update({sid: (name, email) for sid, name, email in rows})
     after = {row["sis_sourced_id"]: row for row in match.unmatched}
     for sid, (name, email) in before.items():
         if sid not in after:
@@ -187,11 +182,9 @@ def classroom_reasons(conn, integration, excluded: set[str], gone: dict[str, str
         return {}
     if not integration.sync_classes:
         return dict.fromkeys(gone, CLASSES_OFF)
-    mirrored = {}
-    for among in dialect.among(conn, SisClass.sourced_id, sorted(gone)):
-        rows = conn.execute(select(SisClass.sourced_id, SisClass.school_id).where(
-            SisClass.integration_id == integration.id, among))  # fmt: skip
-        mirrored.update(rows.all())
+    statement = select(SisClass.sourced_id, SisClass.school_id).where(
+        SisClass.integration_id == integration.id)  # fmt: skip
+    mirrored = dict(dialect.rows_among(conn, statement, SisClass.sourced_id, sorted(gone)))
     deleted = _staged_deleted(conn, STAGE_CLASS, set(gone) - set(mirrored))
     reasons = {}
     for sid, school in gone.items():
@@ -211,9 +204,8 @@ def members_of_removed(conn, current: dict, gone: list[int], reasons: dict, cs: 
         return {}
     rooms = {row[0]: (sid, row[2]) for sid, row in current.items()}
     member = ClassroomMember
-    held = {}
-    for among in dialect.among(conn, member.classroom_id, gone):
-        held.update(conn.execute(select(member.classroom_id, func.count()).where(among).group_by(member.classroom_id)).all())  # fmt: skip
+    counts = select(member.classroom_id, func.count()).group_by(member.classroom_id)
+    held = dict(dialect.rows_among(conn, counts, member.classroom_id, gone))
     for cid, n in held.items():
         cs.count("memberships", "removed", n, reasons[rooms[cid][0]])
     room = cs.room("memberships")
@@ -246,9 +238,8 @@ def record_members(conn, cs: ChangeSet, removed: list, added: list, *, removed_t
         return
     pairs = removed + added
     emails = _emails(conn, [u for _, u in pairs])
-    names = {}
-    for among in dialect.among(conn, Classroom.id, sorted({c for c, _ in pairs})):
-        names.update(conn.execute(select(Classroom.id, Classroom.name).where(among)).all())
+    statement = select(Classroom.id, Classroom.name)
+    names = dict(dialect.rows_among(conn, statement, Classroom.id, sorted({c for c, _ in pairs})))
     for cid, uid in removed:
         reason = UNMATCHED_NOW if uid in unlinked else gone
         cs.row("memberships", "removed", f"{names.get(cid, cid)}: {emails.get(uid, uid)}", reason)

@@ -173,9 +173,7 @@ def _store_links(conn, integration, run_id: int, match: MatchResult, removals: R
         current = conn.execute(select(*columns).where(mine)).all()
         removals.held["users"] = len(current)
     else:
-        current = []
-        for among in dialect.among(conn, SisUserLink.sis_sourced_id, scope):
-            current += conn.execute(select(*columns).where(mine, among))
+        current = dialect.rows_among(conn, select(*columns).where(mine), SisUserLink.sis_sourced_id, scope)  # fmt: skip
         removals.held["users"] = conn.scalar(select(func.count()).where(mine))
     links = match.links
     stale, kept, changed, users, gone = [], set(), set(), set(), []
@@ -199,8 +197,7 @@ def _store_links(conn, integration, run_id: int, match: MatchResult, removals: R
         for sid, (uid, role) in links.items()
         if sid not in kept
     ]
-    for among in dialect.among(conn, SisUserLink.id, stale):
-        conn.execute(delete(SisUserLink).where(among))
+    dialect.delete_among(conn, delete(SisUserLink), SisUserLink.id, stale)
     dialect.insert_rows(conn, SisUserLink, fresh)
     changed.update(row["sis_sourced_id"] for row in fresh)
     users.update(row["directory_user_id"] for row in fresh)
@@ -215,8 +212,7 @@ def _store_unmatched(conn, iid: int, run_id: int, match: MatchResult, scope: lis
     why.record_unmatched(conn, iid, match, scope, cs)
     if scope is None:
         conn.execute(delete(UnmatchedUser).where(mine))
-    for among in dialect.among(conn, UnmatchedUser.sis_sourced_id, scope or []):
-        conn.execute(delete(UnmatchedUser).where(mine, among))
+    dialect.delete_among(conn, delete(UnmatchedUser).where(mine), UnmatchedUser.sis_sourced_id, scope or [])  # fmt: skip
     rows = [{"integration_id": iid, "run_id": run_id, **row} for row in match.unmatched]
     for chunk in batched(rows, ROWS):
         conn.execute(insert(UnmatchedUser), chunk)
@@ -296,10 +292,8 @@ def _store_classrooms(conn, integration, excluded, schools, today, removals,
     held_members = why.members_of_removed(conn, current, gone, reasons, cs)
     for cid in counted:
         removals.removed["memberships"] += held_members.get(cid, 0)
-    for among in dialect.among(conn, ClassroomMember.classroom_id, gone):
-        conn.execute(delete(ClassroomMember).where(among))
-    for among in dialect.among(conn, Classroom.id, gone):
-        conn.execute(delete(Classroom).where(among))
+    dialect.delete_among(conn, delete(ClassroomMember), ClassroomMember.classroom_id, gone)
+    dialect.delete_among(conn, delete(Classroom), Classroom.id, gone)
     if changed:
         conn.execute(
             update(Classroom.__table__)
@@ -326,10 +320,7 @@ def _rows_of(conn, statement, key, only: list[str] | None) -> list:
     of these, asked as ``dialect.among`` cuts them."""
     if only is None:
         return conn.execute(statement).all()
-    rows = []
-    for among in dialect.among(conn, key, only):
-        rows += conn.execute(statement.where(among))
-    return rows
+    return dialect.rows_among(conn, statement, key, only)
 
 
 def _classes_in_question(conn, integration, run_id: int, dirty, schools: dict) -> list[str] | None:  # fmt: skip
@@ -386,7 +377,6 @@ def _store_parents(conn, integration, rows: list[dict], cs: ChangeSet) -> None:
         if key not in current:
             cs.add("parents", "added", f"{row['email'] or key[1]} (student {key[0]})")
     stale = list(stale)
-    for among in dialect.among(conn, ParentContact.id, stale):
-        conn.execute(delete(ParentContact).where(among))
+    dialect.delete_among(conn, delete(ParentContact), ParentContact.id, stale)
     for chunk in batched(fresh, ROWS):
         conn.execute(insert(ParentContact), chunk)

@@ -177,6 +177,21 @@ def among(conn, column, values: Iterable) -> Iterator:
         yield column == any_(bindparam(None, values, type_=ARRAY(column.type)))
 
 
+def rows_among(conn, statement, column, values: Iterable) -> list:
+    """The rows of ``statement`` whose ``column`` is one of ``values``, asked as
+    ``among`` cuts them (no statement when ``values`` is empty)."""
+    rows = []
+    for condition in among(conn, column, values):
+        rows += conn.execute(statement.where(condition))
+    return rows
+
+
+def delete_among(conn, statement, column, values: Iterable) -> None:
+    """Run the ``delete`` ``statement`` on the rows whose ``column`` is one of ``values``."""
+    for condition in among(conn, column, values):
+        conn.execute(statement.where(condition))
+
+
 def count_and_joined(conn, text, order_by, *where) -> tuple[int, str]:
     """How many rows match ``where``, and their ``text`` joined in ``order_by`` order with
     no separator, built by the database: one row fetched instead of one per row (a

@@ -263,8 +263,7 @@ def _store_changed_members(conn, integration, excluded, today, dirty: Dirty, cs:
         if (cid, uid) not in stored
     ]
     table = ClassroomMember.__table__
-    for among in dialect.among(conn, table.c.id, gone):
-        conn.execute(delete(table).where(among))
+    dialect.delete_among(conn, delete(table), table.c.id, gone)
     if roles:
         conn.execute(
             update(table).where(table.c.id == bindparam("b_id")).values(role=bindparam("b_role")),
@@ -359,15 +358,12 @@ class _Links:
 
 def _links_of(conn, iid: int, users: set[str]) -> dict[str, tuple[int, str]]:
     """The stored matches of these SIS users (looked up by the link table's key)."""
-    link, found = SisUserLink, {}
-    for among in dialect.among(conn, link.sis_sourced_id, sorted(users)):
-        rows = conn.execute(
-            select(link.sis_sourced_id, link.directory_user_id, link.role).where(
-                link.integration_id == iid, among
-            )
-        )
-        found.update({sid: (uid, role) for sid, uid, role in rows})
-    return found
+    link = SisUserLink
+    statement = select(link.sis_sourced_id, link.directory_user_id, link.role).where(
+        link.integration_id == iid
+    )
+    rows = dialect.rows_among(conn, statement, link.sis_sourced_id, sorted(users))
+    return {sid: (uid, role) for sid, uid, role in rows}
 
 
 def _stored(conn, users: set[int], mine: set[int]) -> dict:
@@ -375,12 +371,7 @@ def _stored(conn, users: set[int], mine: set[int]) -> dict:
     (``mine``): (classroom, user) -> (row id, role). Read by user (indexed) and filtered
     here: with the classroom condition too, or by (classroom, user) pairs, SQLite scans
     every membership."""
-    member, stored = ClassroomMember, {}
-    for among in dialect.among(conn, member.directory_user_id, sorted(users)):
-        rows = conn.execute(
-            select(member.id, member.classroom_id, member.directory_user_id, member.role).where(
-                among
-            )
-        )
-        stored.update({(cid, uid): (mid, role) for mid, cid, uid, role in rows if cid in mine})
-    return stored
+    member = ClassroomMember
+    statement = select(member.id, member.classroom_id, member.directory_user_id, member.role)
+    rows = dialect.rows_among(conn, statement, member.directory_user_id, sorted(users))
+    return {(cid, uid): (mid, role) for mid, cid, uid, role in rows if cid in mine}

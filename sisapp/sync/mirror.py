@@ -109,8 +109,7 @@ def _merge_sessions(conn, iid: int, read: ReadResult) -> None:
         conn.execute(delete(SisSession).where(where))
     elif latest:
         ids = [clean(sid, 255) for sid in latest]
-        for among in dialect.among(conn, SisSession.sourced_id, ids):
-            conn.execute(delete(SisSession).where(where, among))
+        dialect.delete_among(conn, delete(SisSession).where(where), SisSession.sourced_id, ids)
     rows = [
         {
             "integration_id": iid,

@@ -149,15 +149,10 @@ class Rematch:
             SisUser.email != "",
         )
         sids = sorted(set(conn.scalars(union(staged, sharers))))
-        directory = {}
-        for among in dialect.among(conn, DirectoryUser.email, emails):
-            directory.update(
-                conn.execute(
-                    select(DirectoryUser.email, DirectoryUser.id).where(
-                        DirectoryUser.device_id == integration.device_id, among
-                    )
-                ).all()
-            )
+        mine = select(DirectoryUser.email, DirectoryUser.id).where(
+            DirectoryUser.device_id == integration.device_id
+        )
+        directory = dict(dialect.rows_among(conn, mine, DirectoryUser.email, emails))
         options = {"excluded_schools": excluded, "current_students": None,
                    "school_names": schools, "relationship": None}  # fmt: skip
         before = match_users_by_email(_rows(conn, iid, sids), directory, **options)
@@ -191,8 +186,7 @@ def _moved(stored: dict, old: Counter, new: Counter) -> Counter:
 def _rows(conn, iid: int, sids: list[str]) -> list[SisUserRow]:
     """Mirrored users with these sourcedIds, every role, in SIS (codepoint) order."""
     columns = [getattr(SisUser, c) for c in USER_COLUMNS]
-    rows = []
-    for among in dialect.among(conn, SisUser.sourced_id, sids):
-        rows.extend(conn.execute(select(*columns).where(SisUser.integration_id == iid, among)))
+    statement = select(*columns).where(SisUser.integration_id == iid)
+    rows = dialect.rows_among(conn, statement, SisUser.sourced_id, sids)
     rows.sort(key=lambda row: row[0])
     return [SisUserRow.from_db(row) for row in rows]
