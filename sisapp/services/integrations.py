@@ -6,11 +6,11 @@ import unicodedata
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from sisapp.extensions import db
 from sisapp.keys import SecretBox
-from sisapp.models import OneRosterIntegration, RelationshipType, SisVendor
+from sisapp.models import OneRosterIntegration, RelationshipType, SisVendor, SyncRun, SyncStatus
 from sisapp.models.types import utcnow
 from sisapp.oneroster import ConnectionSettings
 from sisapp.services.text import has_bidi_override
@@ -215,9 +215,22 @@ def set_excluded_schools(integration: OneRosterIntegration, excluded: list[str])
 
 
 def delete_integration(integration: OneRosterIntegration) -> None:
-    """Remove the integration; matched users, classrooms and memberships stay."""
+    """Remove the integration; matched users, classrooms and memberships stay.
+
+    A sync of it that is running is asked to stop first (committed before the delete): a
+    full read on PostgreSQL holds the integration's mirror rows from its first merge
+    (``sync.mirror.MergeWhileReading``), so the delete waits for that run to roll back,
+    which it then does at its next page instead of at the end of its read.
+    """
     from sisapp.services.retention import detach_integration
 
+    db.session.execute(
+        update(SyncRun)
+        .where(SyncRun.integration_id == integration.id, SyncRun.status == SyncStatus.RUNNING)
+        .values(cancel_requested=True, cancel_requested_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
     detach_integration(integration)
     db.session.delete(integration)
     db.session.commit()

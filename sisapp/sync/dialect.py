@@ -75,6 +75,21 @@ def apply_blocks_writers(conn) -> bool:
     return is_sqlite(conn)
 
 
+def merges_while_reading(conn) -> bool:
+    """Whether a full read may start the apply's transaction as it goes (the mirror's
+    merge while reading): only where that keeps no other writer out for the read's
+    hours (not SQLite's write lock)."""
+    return not apply_blocks_writers(conn)
+
+
+def keep_transaction_open(conn) -> None:
+    """PostgreSQL: this transaction is not ended for being idle, whatever the server's
+    ``idle_in_transaction_session_timeout``: a merge while reading leaves it open while
+    pages of a slow SIS arrive (minutes between two statements). Until it ends only."""
+    if not is_sqlite(conn):
+        conn.exec_driver_sql("SET LOCAL idle_in_transaction_session_timeout = 0")
+
+
 def plan_for_few_rows(conn) -> None:
     """PostgreSQL only: for the rest of the transaction, price a random page read at 1.1
     sequential ones instead of the default 4 (made for spinning disks), so that a delta's
@@ -289,8 +304,11 @@ def _copy_last_read_postgresql(conn, iid: int, mirror, stage, staged, columns, u
     statement = pg_insert(mirror).from_select(["integration_id", *columns], source)
     conn.execute(_upserting(statement, columns) if upsert else statement)
     if upsert:
-        gone = select(last_read.c.sourced_id).where(last_read.c.active.is_(False))
-        conn.execute(delete(mirror).where(mirror.integration_id == iid, mirror.sourced_id.in_(gone)))  # fmt: skip
+        # The few sourcedIds fetched, then deleted by the mirror's key: joined to the
+        # mirror in one statement, a merge while reading (a new mirror table, staging
+        # without statistics) was planned as a scan of the mirror per staged row.
+        gone = conn.scalars(select(last_read.c.sourced_id).where(last_read.c.active.is_(False)))
+        delete_among(conn, delete(mirror).where(mirror.integration_id == iid), mirror.sourced_id, gone.all())  # fmt: skip
 
 
 def _copy_last_read_sqlite(conn, iid: int, mirror, stage, staged, columns, upsert: bool) -> None:  # fmt: skip

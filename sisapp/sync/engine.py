@@ -32,7 +32,7 @@ from sisapp.sync.environment import SyncEnvironment
 from sisapp.sync.errors import SyncError, SyncErrorCode
 from sisapp.sync.match import match_users
 from sisapp.sync.memberships import changed_only, staged_pairs
-from sisapp.sync.mirror import merge_mirror
+from sisapp.sync.mirror import MergeWhileReading, merge_mirror
 from sisapp.sync.read import ReadResult, read_sis
 from sisapp.sync.record import (
     RunEnded,
@@ -109,8 +109,11 @@ def _sync(run_id: int, env: SyncEnvironment, recorder: RunRecorder) -> None:
     started, full = utcnow(), bool(run.full)
     preview = run.trigger is SyncTrigger.PREVIEW
     with run_session(integration.id) as (session, integration):
+        merged = None
+        if dialect.merges_while_reading(session.connection()):
+            merged = MergeWhileReading(integration.id, run_id)
         read = read_sis(session, settings, integration, run_id, full, started, recorder,
-                        margin=env.delta_margin)  # fmt: skip
+                        margin=env.delta_margin, staged=merged)  # fmt: skip
 
         recorder.set_phase("applying", "applying the changes in one transaction")
         conn = session.connection()
@@ -129,7 +132,7 @@ def _sync(run_id: int, env: SyncEnvironment, recorder: RunRecorder) -> None:
         if changed_only(integration, read):
             dirty = staged_pairs(conn, integration.id, run_id, list(read.read_schools))
 
-        if merge_mirror(conn, integration, run_id, read, excluded):
+        if merge_mirror(conn, integration, run_id, read, excluded, merged):
             dirty = None  # whole school slices went: every membership is recomputed
         match = match_users(conn, integration, excluded, schools, today, rematch)
         derived = recompute(conn, integration, run_id, match, excluded, schools, today,

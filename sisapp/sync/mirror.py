@@ -8,6 +8,11 @@ two pages while the SIS changed under the read) collapse to the last one read.
 Schools excluded, gone from the SIS, or not read because neither classes nor enrollment
 dates are synced lose their slice and their ``slice_read_at``, so reading them again
 starts with a full read of that school; a school that failed keeps both.
+
+Where other writers can go on meanwhile (PostgreSQL), a full read's users and school
+slices are merged while the read goes on (``MergeWhileReading``), in the transaction the
+apply then finishes and commits: the same statements, school by school, so the result
+is the one merge of the whole read would give.
 """
 
 from __future__ import annotations
@@ -24,17 +29,72 @@ from sisapp.models import (
 from sisapp.sync import dialect
 from sisapp.sync.read import ReadResult
 from sisapp.sync.stage import MIRROR_COLUMNS, STAGE_CLASS, STAGE_ENROLLMENT, STAGE_USER, clean
+from sisapp.sync.stage_writer import StageSink
 
 
-def merge_mirror(conn, integration, run_id: int, read: ReadResult, excluded: set[str]) -> bool:
-    """Bring the mirror to what the SIS holds now (except failed schools' slices).
+class MergeWhileReading:
+    """A full read's merge of users and school slices, run by the staging writer as each
+    is wholly staged, while the read goes on (a ``read.StagedHook``).
+
+    The apply's work on the mirror (a third of a first full sync's apply on PostgreSQL)
+    then overlaps the download instead of following it. The writer commits nothing from
+    the first merge on (``StageSink.hold``), so the merges are part of the apply's one
+    transaction: a failed or cancelled run rolls them back with the rest. Only where the
+    apply's transaction does not keep other writers out (``dialect.merges_while_reading``):
+    on SQLite it would hold the database's write lock for the whole read.
+    """
+
+    def __init__(self, iid: int, run_id: int) -> None:
+        self.iid, self.run_id = iid, run_id
+        self.users, self._holding = False, False
+        self.schools: set[str] = set()
+        self._after = {STAGE_CLASS: 0, STAGE_ENROLLMENT: 0}  # staging ids merged or passed
+
+    def users_staged(self, sink: StageSink) -> None:
+        self._hold(sink)
+        sink.put(lambda _cursor: self._merge_users(sink.connection))
+
+    def school_staged(self, sink: StageSink, school_id: str) -> None:
+        self._hold(sink)
+        sink.put(lambda _cursor: self._merge_school(sink.connection, school_id))
+
+    def _hold(self, sink: StageSink) -> None:
+        if not self._holding:
+            self._holding = True
+            sink.hold()
+            sink.put(lambda _cursor: dialect.keep_transaction_open(sink.connection))
+
+    def _merge_users(self, conn) -> None:
+        _merge_staged(conn, self.iid, self.run_id, SisUser, STAGE_USER, replace_all=True)
+        self.users = True
+
+    def _merge_school(self, conn, school_id: str) -> None:
+        """The school's slice replaced by its staged rows: those staged since the last
+        merge (rosters are read and staged one school after another), found by the
+        staging table's key instead of a scan of every row staged so far."""
+        for mirror, stage in ((SisClass, STAGE_CLASS), (SisEnrollment, STAGE_ENROLLMENT)):
+            top = conn.scalar(select(func.max(stage.c.id))) or 0
+            where = mirror.integration_id == self.iid
+            conn.execute(delete(mirror).where(where, mirror.school_id == school_id))
+            since_last = stage.c.id.between(self._after[stage] + 1, top)
+            _merge_staged(conn, self.iid, self.run_id, mirror, stage, schools=[school_id],
+                          among=since_last)  # fmt: skip
+            self._after[stage] = top
+        self.schools.add(school_id)
+
+
+def merge_mirror(conn, integration, run_id: int, read: ReadResult, excluded: set[str],
+                 merged: MergeWhileReading | None = None) -> bool:  # fmt: skip
+    """Bring the mirror to what the SIS holds now (except failed schools' slices); what
+    ``merged`` merged while reading is not merged again.
 
     Returns whether whole school slices were dropped (excluded, gone, or not read).
     """
     iid = integration.id
     _merge_orgs(conn, iid, read, excluded)
     _merge_sessions(conn, iid, read)
-    _merge_staged(conn, iid, run_id, SisUser, STAGE_USER, replace_all=read.full)
+    if not (merged and merged.users):
+        _merge_staged(conn, iid, run_id, SisUser, STAGE_USER, replace_all=read.full)
     school_ids = {s.sourced_id for s in read.schools}
     dropped = (
         [sid for sid in _mirrored_slices(conn, iid) if sid not in school_ids or sid in excluded]
@@ -42,8 +102,9 @@ def merge_mirror(conn, integration, run_id: int, read: ReadResult, excluded: set
         else None  # every slice
     )
     dropped_any = dropped is None or bool(dropped)
-    full_schools = [sid for sid, full in read.read_schools.items() if full]
-    read_schools = list(read.read_schools)
+    done = merged.schools if merged else set()
+    full_schools = [sid for sid, full in read.read_schools.items() if full and sid not in done]
+    read_schools = [sid for sid in read.read_schools if sid not in done]
     for mirror, stage in ((SisClass, STAGE_CLASS), (SisEnrollment, STAGE_ENROLLMENT)):
         where = mirror.integration_id == iid
         if dropped is None:
@@ -133,6 +194,7 @@ def _merge_staged(
     *,
     replace_all: bool = False,
     schools: list[str] | None = None,
+    among=None,
 ) -> None:
     """Bring the mirrored records to their staged versions: the last version read of
     each sourcedId is written, and removed when it is a ``tobedeleted`` one.
@@ -142,10 +204,13 @@ def _merge_staged(
     delta) they are upserted, so a changed record is rewritten where it lies and its
     index entries stay (the sourcedId and usually the school do not change): far fewer
     pages written than a delete and an insert, in the commit that ends a small delta.
+    ``among``: a further condition on the staged rows.
     """
     staged = stage.c.run_id == run_id
     if schools is not None:
         staged = staged & stage.c.school_id.in_(schools)
+    if among is not None:
+        staged = staged & among
     if replace_all:
         conn.execute(delete(mirror).where(mirror.integration_id == iid))
     upsert = not replace_all and _holds_any(conn, mirror, iid)

@@ -7,7 +7,8 @@ merges them in the apply transaction.
 
 A full read takes classes and enrollments school by school, so one school's failure is
 contained: it is recorded in ``ReadResult.failed`` and its staged rows are ignored by the
-apply. A delta reads the changes of all schools that share a delta point from the
+apply. Where the database allows it, a full read hands what it has staged to a
+``StagedHook`` (the mirror's merge while reading) as each collection completes. A delta reads the changes of all schools that share a delta point from the
 top-level collections at once (two filtered reads instead of two per school: a small
 delta's time is mostly per-request cost); if that read fails for a reason that could
 belong to one school, it falls back to the per-school reads and their partial semantics.
@@ -21,6 +22,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import chain
+from typing import Protocol
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -88,6 +90,15 @@ class ReadResult:
         return {s.sourced_id: clean(s.name, NAME_LENGTH) or s.sourced_id for s in self.schools}
 
 
+class StagedHook(Protocol):
+    """Told, on a full read, when a collection is wholly staged; it may queue work on the
+    staging writer (``sink``), which runs it in order after the staged rows."""
+
+    def users_staged(self, sink: StageSink) -> None: ...
+
+    def school_staged(self, sink: StageSink, school_id: str) -> None: ...
+
+
 def read_sis(
     session: Session,
     settings: ConnectionSettings,
@@ -97,11 +108,13 @@ def read_sis(
     started_at: datetime,
     recorder: RunRecorder,
     margin: float = 0,
+    staged: StagedHook | None = None,
 ) -> ReadResult:
     """Read schools, sessions, users and each school's classes and enrollments, staged
     (and committed) on the run's ``session`` by the time it returns. A delta reads from
     ``margin`` seconds before each delta point (SYNC_DELTA_MARGIN: clock skew between
-    the SIS and us; records read twice merge to the same result, rule 6).
+    the SIS and us; records read twice merge to the same result, rule 6). A full read
+    tells ``staged`` of the users, then of each school read, as they are staged.
 
     Raises ``SyncError(ALL_SCHOOLS_FAILED)`` when schools were to be read and none could.
     """
@@ -111,7 +124,7 @@ def read_sis(
     with client:
         sink = StageSink(session.connection())
         try:
-            result = _read(client, session, integration, run_id, full, started_at, recorder, sink, margin)  # fmt: skip
+            result = _read(client, session, integration, run_id, full, started_at, recorder, sink, margin, staged)  # fmt: skip
         except BaseException:
             sink.abandon()
             raise
@@ -130,10 +143,11 @@ def _writer(table, sink: StageSink, recorder: RunRecorder, client) -> StageWrite
     return StageWriter(table, STAGE_COLUMNS[table], sink, recorder, client)
 
 
-def _read(client, session, integration, run_id, full, started_at, recorder, sink, margin=0) -> ReadResult:  # fmt: skip
+def _read(client, session, integration, run_id, full, started_at, recorder, sink, margin=0, staged=None) -> ReadResult:  # fmt: skip
     log = recorder.log
     skew = timedelta(seconds=margin)
     since = None if full or integration.last_sync_at is None else integration.last_sync_at - skew
+    staged = staged if since is None else None  # a delta's merge needs the mirror as it was
     result = ReadResult(started_at=started_at, full=since is None)
     mode = "full" if since is None else f"changes since {since:%Y-%m-%d %H:%M:%S} UTC"
     excluded = set(integration.excluded_school_ids or ())
@@ -171,6 +185,8 @@ def _read(client, session, integration, run_id, full, started_at, recorder, sink
             writer.add(user_row(run_id, user))
             result.users_per_school.update(user.org_ids)
         writer.flush()
+        if staged is not None:
+            staged.users_staged(sink)
         log.info(f"{writer.count} users read ({client.pages_read} pages so far)")
         recorder.step(done=3)
 
@@ -183,7 +199,8 @@ def _read(client, session, integration, run_id, full, started_at, recorder, sink
     schools = ((school.sourced_id, at) for school, at in plan)
     with client.school_rosters(schools, on_wait=progress) as rosters:
         for n, ((school, school_since), roster) in enumerate(zip(plan, rosters, strict=False)):
-            _read_school(roster, run_id, school, school_since, recorder, result, client, sink)
+            if _read_school(roster, run_id, school, school_since, recorder, result, client, sink) and staged:  # fmt: skip
+                staged.school_staged(sink, school.sourced_id)
             recorder.step(done=done + 2 * (n + 1))
     return result
 
@@ -269,8 +286,9 @@ def _slice_times(session: Session, integration_id: int) -> dict[str, datetime | 
     return {sid: at for sid, at in rows}
 
 
-def _read_school(roster, run_id, school, since, recorder, result: ReadResult, client, sink) -> None:  # fmt: skip
-    """Stage one school's classes and enrollments from its ``roster`` (classes first)."""
+def _read_school(roster, run_id, school, since, recorder, result: ReadResult, client, sink) -> bool:  # fmt: skip
+    """Stage one school's classes and enrollments from its ``roster`` (classes first);
+    False when the school could not be read."""
     sid = school.sourced_id
     label = f"{school.name or sid} ({sid})"
     recorder.set_phase("classes", f"reading classes and enrollments of {label}")
@@ -299,7 +317,7 @@ def _read_school(roster, run_id, school, since, recorder, result: ReadResult, cl
         # staged rows of the schools read (``read_schools``) only.
         result.failed[sid] = exc
         recorder.log.warning(f"school {label} could not be read: {exc}")
-        return
+        return False
     result.read_schools[sid] = since is None
     kind = "all" if since is None else "changed"
     recorder.log.info(
@@ -312,3 +330,4 @@ def _read_school(roster, run_id, school, since, recorder, result: ReadResult, cl
             f"{label} has {users} users but the SIS sent no {missing} for it: its users "
             "are in no classroom. Check the SIS's export for this school."
         )
+    return True

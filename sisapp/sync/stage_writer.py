@@ -12,6 +12,10 @@ The sink's queue holds a few batches: when the database falls behind, the consum
 waits, so memory stays bounded. Nothing else may use the run's connection while the
 sink has work: ``drain`` waits for it (and commits) first. A failed statement is raised
 in the consumer at its next hand-over, ``drain`` or ``close``.
+
+Staging is committed as it goes (temporary tables: no snapshot held for the hours of a
+read) until the sink is told to ``hold``: from then on its jobs may write synced data
+(``mirror.MergeWhileReading``), so nothing more is committed until the apply commits.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ class StageSink:
         self._queue: queue.Queue = queue.Queue(maxsize=SINK_BUFFER)
         self._error: BaseException | None = None
         self._stopping = False
+        self._holding = False
         self._last_commit = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="sync-stage-writer", daemon=True)
         self._thread.start()
@@ -50,8 +55,13 @@ class StageSink:
         self._raise()
         self._queue.put(job)
 
+    def hold(self) -> None:
+        """Commit nothing from the next job on: the jobs after it belong to the apply's
+        transaction (a ``drain`` still waits for them)."""
+        self.put(_HOLD)
+
     def drain(self) -> None:
-        """Wait until every queued statement ran, and commit them."""
+        """Wait until every queued statement ran, and commit them (unless holding)."""
         self._queue.put(_COMMIT)
         self._queue.join()
         self._raise()
@@ -98,17 +108,22 @@ class StageSink:
             cursor.close()
 
     def _do(self, job, cursor) -> None:
+        if job is _HOLD:
+            self._holding = True
+            return
         if job is _COMMIT:
-            self._raw.commit()
-            self._last_commit = time.monotonic()
+            if not self._holding:
+                self._raw.commit()
+                self._last_commit = time.monotonic()
             return
         job(cursor)
-        if time.monotonic() - self._last_commit >= COMMIT_EVERY:
+        if not self._holding and time.monotonic() - self._last_commit >= COMMIT_EVERY:
             self._raw.commit()  # no read snapshot or transaction held for long
             self._last_commit = time.monotonic()
 
 
 _COMMIT = object()
+_HOLD = object()
 
 
 class StageWriter:
