@@ -197,7 +197,7 @@ def rows_among(conn, statement, column, values: Iterable) -> list:
     ``among`` cuts them (no statement when ``values`` is empty)."""
     rows = []
     for condition in among(conn, column, values):
-        rows += conn.execute(statement.where(condition))
+        rows += conn.execute(statement.where(condition)).all()  # (iterated: a fetch per row)
     return rows
 
 

@@ -27,6 +27,7 @@ from sisapp.models.types import utcnow
 from sisapp.oneroster import ErrorCode, OneRosterError
 from sisapp.sync import dialect
 from sisapp.sync.changes import ChangeSet
+from sisapp.sync.collector import fewer_collections
 from sisapp.sync.derive import Derived, LargeRemoval, check_removals, recompute
 from sisapp.sync.environment import SyncEnvironment
 from sisapp.sync.errors import SyncError, SyncErrorCode
@@ -66,7 +67,8 @@ def run_sync(run_id: int, env: SyncEnvironment) -> SyncRun | None:
     )
 
     try:
-        _sync(run_id, env, recorder)
+        with fewer_collections():
+            _sync(run_id, env, recorder)
     except RunEnded as exc:  # its transaction rolled back with the run's session
         logger.warning("%s", exc)
     except OneRosterError as exc:

@@ -152,6 +152,9 @@ def _read(client, session, integration, run_id, full, started_at, recorder, sink
     mode = "full" if since is None else f"changes since {since:%Y-%m-%d %H:%M:%S} UTC"
     excluded = set(integration.excluded_school_ids or ())
     progress = lambda: recorder.tick(records=client.records_read)  # noqa: E731
+    slice_times = {}
+    if since is not None:  # asked before the reads begin: later, parsing threads hold the GIL
+        slice_times = {sid: at - skew if at else at for sid, at in _slice_times(session, integration.id).items()}  # fmt: skip
 
     with ExitStack() as reads:
         recorder.set_phase("schools", f"reading schools ({mode})")
@@ -163,10 +166,6 @@ def _read(client, session, integration, run_id, full, started_at, recorder, sink
         to_read = [s for s in result.schools if s.sourced_id not in excluded] if roster_wanted else []  # fmt: skip
         recorder.step(done=1, total=3 + 2 * len(to_read) + 1)
 
-        slice_times = {}
-        if since is not None:
-            sink.drain()  # the session's connection is the sink's: it must be idle
-            slice_times = {sid: at - skew if at else at for sid, at in _slice_times(session, integration.id).items()}  # fmt: skip
         plan = [(school, slice_times.get(school.sourced_id)) for school in to_read]
         shared, together = _shared_delta_point(plan)
         changed = None
