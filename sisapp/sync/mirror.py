@@ -36,8 +36,7 @@ class MergeWhileReading:
     """A full read's merge of users and school slices, run by the staging writer as each
     is wholly staged, while the read goes on (a ``read.StagedHook``).
 
-    The apply's work on the mirror (a third of a first full sync's apply on PostgreSQL)
-    then overlaps the download instead of following it. The writer commits nothing from
+    The apply's work on the mirror then overlaps the download instead of following it. The writer commits nothing from
     the first merge on (``StageSink.hold``), so the merges are part of the apply's one
     transaction: a failed or cancelled run rolls them back with the rest. Only where the
     apply's transaction does not keep other writers out (``dialect.merges_while_reading``):

@@ -8,10 +8,12 @@ merges them in the apply transaction.
 A full read takes classes and enrollments school by school, so one school's failure is
 contained: it is recorded in ``ReadResult.failed`` and its staged rows are ignored by the
 apply. Where the database allows it, a full read hands what it has staged to a
-``StagedHook`` (the mirror's merge while reading) as each collection completes. A delta reads the changes of all schools that share a delta point from the
-top-level collections at once (two filtered reads instead of two per school: a small
-delta's time is mostly per-request cost); if that read fails for a reason that could
-belong to one school, it falls back to the per-school reads and their partial semantics.
+``StagedHook`` (the mirror's merge while reading) as each collection completes.
+
+A delta reads the changes of all schools that share a delta point from the top-level
+collections at once (two filtered reads instead of two per school: a small delta's time
+is mostly per-request cost); if that read fails for a reason that could belong to one
+school, it falls back to the per-school reads and their partial semantics.
 """
 
 from __future__ import annotations
