@@ -132,6 +132,9 @@ SYNC_CHANGE_ROWS_PER_KIND = 5000
 # The delta filter starts this many seconds before the previous sync's start (clock skew
 # between the SIS and us; rule 6).
 SYNC_DELTA_MARGIN = 300
+# PostgreSQL: a full read merges the mirror as it reads, in the apply's transaction, which
+# then stays open for the whole read (sync-rules.md rule 10). False: merge after the read.
+SYNC_MERGE_WHILE_READING = True
 # Which scheduled syncs read everything, so records a SIS deletes without a tobedeleted
 # converge (rule 6): "week" (the first scheduled sync of each week, region time), a
 # number N (every Nth scheduled sync), or "never".

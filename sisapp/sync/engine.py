@@ -112,7 +112,7 @@ def _sync(run_id: int, env: SyncEnvironment, recorder: RunRecorder) -> None:
     preview = run.trigger is SyncTrigger.PREVIEW
     with run_session(integration.id) as (session, integration):
         merged = None
-        if dialect.merges_while_reading(session.connection()):
+        if env.merge_while_reading and dialect.merges_while_reading(session.connection()):
             merged = MergeWhileReading(integration.id, run_id)
         read = read_sis(session, settings, integration, run_id, full, started, recorder,
                         margin=env.delta_margin, staged=merged)  # fmt: skip

@@ -17,6 +17,7 @@ from sisapp.config import (
     SYNC_DELTA_MARGIN,
     SYNC_END_RECORD_WINDOW,
     SYNC_MAX_RETRIES,
+    SYNC_MERGE_WHILE_READING,
     SYNC_PAGE_SIZE,
     SYNC_REMOVAL_THRESHOLD,
     SYNC_RUN_DEADLINE,
@@ -44,6 +45,7 @@ class SyncEnvironment:
     run_deadline: float | None = SYNC_RUN_DEADLINE
     change_rows_per_kind: int = SYNC_CHANGE_ROWS_PER_KIND
     delta_margin: float = SYNC_DELTA_MARGIN  # seconds a delta reads before its point
+    merge_while_reading: bool = SYNC_MERGE_WHILE_READING  # where the database allows it
     progress_interval: float = 1.0
     today: date | None = None  # None: today in the device's region
     on_progress: Callable[[dict], None] | None = None
@@ -87,6 +89,9 @@ def sync_environment_from_config(config, **overrides) -> SyncEnvironment:
         "end_record_window": float(config["SYNC_END_RECORD_WINDOW"]),
         "run_deadline": float(config["SYNC_RUN_DEADLINE"]),
         "delta_margin": float(config.get("SYNC_DELTA_MARGIN", SYNC_DELTA_MARGIN)),
+        "merge_while_reading": _flag(
+            config.get("SYNC_MERGE_WHILE_READING", SYNC_MERGE_WHILE_READING)
+        ),
         "change_rows_per_kind": int(
             config.get("SYNC_CHANGE_ROWS_PER_KIND", SYNC_CHANGE_ROWS_PER_KIND)
         ),

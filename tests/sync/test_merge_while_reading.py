@@ -15,6 +15,7 @@ from sisapp.extensions import db
 from sisapp.models import OneRosterIntegration, SisUser, SyncRun, SyncStatus
 from sisapp.services.integrations import delete_integration
 from sisapp.sync import mirror
+from sisapp.sync.environment import sync_environment_from_config
 from sisapp.sync.stage import STAGE_ENROLLMENT
 from tests.helpers.sync_state import stored_state
 
@@ -140,3 +141,16 @@ def test_the_open_transaction_is_not_ended_for_being_idle(make_integration, sync
         db.session.rollback()
         db.engine.dispose()
     assert settings and set(settings) == {"0"}
+
+
+def test_merging_while_reading_can_be_turned_off(app, make_integration, sync, monkeypatch):
+    """SYNC_MERGE_WHILE_READING=false: the merge waits for the read (a short transaction)."""
+    seen = _spy_on_school_merges(monkeypatch)
+    app.config["SYNC_MERGE_WHILE_READING"] = "false"
+    env = sync_environment_from_config(app.config)
+    assert env.merge_while_reading is False
+    integration = make_integration()
+    run = sync(integration, full=True, merge_while_reading=env.merge_while_reading)
+    assert run.status is SyncStatus.SUCCEEDED
+    assert seen == []
+    assert stored_state(integration.id)["sis_enrollment"]  # merged after the read
