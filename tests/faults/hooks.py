@@ -11,7 +11,10 @@ Environment of the worker:
 - ``FAULT_PAUSE_AT``: ``read`` holds the run in the middle of reading enrollments (users
   and classes staged in the run's temporary tables, nothing applied); ``apply`` holds it inside the apply
   transaction, after the mirror merge and the recompute, before the commit (the
-  transaction then holds the whole new state, uncommitted).
+  transaction then holds the whole new state, uncommitted). ``merged`` (PostgreSQL, a
+  full read) holds the staging writer right after it merged the first school's slice
+  into the mirror while later schools are still to be read; its marker carries the
+  highest enrollment id the run's transaction sees (rows it merged, uncommitted).
 - ``FAULT_MARKER``: a file written (JSON) when the run reaches the pause point. For
   ``apply`` it carries the synced tables as the apply transaction sees them, so a test can
   prove the kill interrupted real, uncommitted work. The runner then waits until
@@ -29,10 +32,12 @@ import os
 import time
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 
 import sisapp.sync.engine as engine
+import sisapp.sync.mirror as mirror
 from sisapp.extensions import db
+from sisapp.models import SisEnrollment
 from sisapp.oneroster import OneRosterClient
 from sisapp.sync import run_sync as real_run_sync
 
@@ -47,6 +52,8 @@ def run_sync(run_id: int, env):
         _wrap_recompute()
     elif point == "read":
         _wrap_enrollments()
+    elif point == "merged":
+        _wrap_school_merge()
     return real_run_sync(run_id, env)
 
 
@@ -97,6 +104,19 @@ def _wrap_enrollments() -> None:
             yield record
 
     OneRosterClient.enrollments = enrollments
+
+
+def _wrap_school_merge() -> None:
+    original = mirror.MergeWhileReading._merge_school
+
+    def merge_school(self, conn, school_id):
+        original(self, conn, school_id)
+        if not getattr(self, "_paused", False):
+            self._paused = True
+            top = conn.scalar(select(func.max(SisEnrollment.id)))  # the run's own view
+            _pause({"point": "merged", "school": school_id, "max_enrollment_id": top})
+
+    mirror.MergeWhileReading._merge_school = merge_school
 
 
 def _configure_connections() -> None:
