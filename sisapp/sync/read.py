@@ -162,7 +162,7 @@ def _read(client, session, integration, run_id, full, started_at, recorder, sink
         recorder.set_phase("schools", f"reading schools ({mode})")
         tops = [lambda: client.academic_sessions(since=since), lambda: client.users(since=since)]
         tops = _started(reads, client, tops, progress) if since is not None else _in_turn(tops)
-        result.schools = [org for org in client.schools() if org.status == "active"]
+        result.schools = _once_each([org for org in client.schools() if org.status == "active"], log)  # fmt: skip
         log.info(f"{len(result.schools)} schools; {len(excluded)} excluded")
         roster_wanted = bool(integration.sync_classes or integration.respect_enrolment_date)
         to_read = [s for s in result.schools if s.sourced_id not in excluded] if roster_wanted else []  # fmt: skip
@@ -204,6 +204,20 @@ def _read(client, session, integration, run_id, full, started_at, recorder, sink
                 staged.school_staged(sink, school.sourced_id)
             recorder.step(done=done + 2 * (n + 1))
     return result
+
+
+def _once_each(schools: list[Org], log) -> list[Org]:
+    """The schools, a sourcedId listed again left out (the first listing kept, as the
+    mirror keeps it): its roster is read once, and a school's slice is replaced by one
+    read of it, also when merged school by school while reading."""
+    first = {}
+    for school in schools:
+        first.setdefault(school.sourced_id, school)
+    if len(first) < len(schools):
+        listed = Counter(s.sourced_id for s in schools)
+        repeated = sorted(sid for sid, n in listed.items() if n > 1)
+        log.warning(f"the SIS listed {len(repeated)} school(s) more than once ({', '.join(repeated[:5])}): each is read once")  # fmt: skip
+    return list(first.values())
 
 
 def _started(reads: ExitStack, client, opens, on_wait) -> Iterator[Iterator]:

@@ -13,11 +13,12 @@ from sqlalchemy import event, func, select, update
 
 from sisapp.extensions import db
 from sisapp.models import OneRosterIntegration, SisUser, SyncRun, SyncStatus
+from sisapp.oneroster import OneRosterClient
 from sisapp.services.integrations import delete_integration
 from sisapp.sync import mirror
 from sisapp.sync.environment import sync_environment_from_config
 from sisapp.sync.stage import STAGE_ENROLLMENT
-from tests.helpers.sync_state import stored_state
+from tests.helpers.sync_state import detail_counts, expected, log_lines, stored_state
 
 
 def _spy_on_school_merges(monkeypatch, then=None) -> list[tuple[str, int]]:
@@ -154,3 +155,29 @@ def test_merging_while_reading_can_be_turned_off(app, make_integration, sync, mo
     assert run.status is SyncStatus.SUCCEEDED
     assert seen == []
     assert stored_state(integration.id)["sis_enrollment"]  # merged after the read
+
+
+def test_a_school_the_sis_lists_twice_is_read_once(make_integration, sync, district, monkeypatch):
+    """Its slice is one read of it (merged while reading, a second read would have
+    replaced the first instead of joining it), and the log says so."""
+    listed, rosters = OneRosterClient.schools, OneRosterClient.school_rosters
+    read = []
+
+    def twice(self):
+        schools = list(listed(self))
+        yield from schools
+        yield schools[0]
+
+    def recorded(self, schools, *args, **kwargs):
+        schools = list(schools)
+        read.extend(sid for sid, _ in schools)
+        return rosters(self, schools, *args, **kwargs)
+
+    monkeypatch.setattr(OneRosterClient, "schools", twice)
+    monkeypatch.setattr(OneRosterClient, "school_rosters", recorded)
+    run = sync(make_integration(), full=True)
+    assert run.status is SyncStatus.SUCCEEDED
+    assert sorted(read) == sorted(s["sourcedId"] for s in district.schools)
+    assert detail_counts(run) == expected(district)
+    first = district.schools[0]["sourcedId"]
+    assert any("more than once" in line and first in line for line in log_lines(run.id))
