@@ -36,32 +36,27 @@ class MergeWhileReading:
     """A full read's merge of users and school slices, run by the staging writer as each
     is wholly staged, while the read goes on (a ``read.StagedHook``).
 
-    The apply's work on the mirror then overlaps the download instead of following it. The writer commits nothing from
-    the first merge on (``StageSink.hold``), so the merges are part of the apply's one
-    transaction: a failed or cancelled run rolls them back with the rest. Only where the
-    apply's transaction does not keep other writers out (``dialect.merges_while_reading``):
-    on SQLite it would hold the database's write lock for the whole read.
+    The apply's work on the mirror then overlaps the download instead of following it.
+    The writer commits nothing from the first merge on (``StageSink.hold``), so the merges
+    are part of the apply's one transaction: a failed or cancelled run rolls them back
+    with the rest. Only where the apply's transaction does not keep other writers out
+    (``dialect.merges_while_reading``): on SQLite it would hold the database's write lock
+    for the whole read.
     """
 
     def __init__(self, iid: int, run_id: int) -> None:
         self.iid, self.run_id = iid, run_id
-        self.users, self._holding = False, False
+        self.users = False
         self.schools: set[str] = set()
         self._after = {STAGE_CLASS: 0, STAGE_ENROLLMENT: 0}  # staging ids merged or passed
 
     def users_staged(self, sink: StageSink) -> None:
-        self._hold(sink)
+        sink.hold()
         sink.put(lambda _cursor: self._merge_users(sink.connection))
 
     def school_staged(self, sink: StageSink, school_id: str) -> None:
-        self._hold(sink)
+        sink.hold()
         sink.put(lambda _cursor: self._merge_school(sink.connection, school_id))
-
-    def _hold(self, sink: StageSink) -> None:
-        if not self._holding:
-            self._holding = True
-            sink.hold()
-            sink.put(lambda _cursor: dialect.keep_transaction_open(sink.connection))
 
     def _merge_users(self, conn) -> None:
         _merge_staged(conn, self.iid, self.run_id, SisUser, STAGE_USER, replace_all=True)

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 
 from sisapp.oneroster import OneRosterClient
-from sisapp.sync.dialect import bulk_rows_job
+from sisapp.sync.dialect import bulk_rows_job, keep_transaction_open
 from sisapp.sync.record import RunRecorder
 
 BATCH = 10_000  # rows per hand-over to the writer thread
@@ -43,7 +43,8 @@ class StageSink:
         self._queue: queue.Queue = queue.Queue(maxsize=SINK_BUFFER)
         self._error: BaseException | None = None
         self._stopping = False
-        self._holding = False
+        self._hold_asked = False  # (the consumer's side)
+        self._holding = False  # (the writer's side: from the hold job on)
         self._last_commit = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="sync-stage-writer", daemon=True)
         self._thread.start()
@@ -56,9 +57,13 @@ class StageSink:
         self._queue.put(job)
 
     def hold(self) -> None:
-        """Commit nothing from the next job on: the jobs after it belong to the apply's
-        transaction (a ``drain`` still waits for them)."""
-        self.put(_HOLD)
+        """Commit nothing from the next job on, and keep the transaction from being ended
+        for idling (``dialect.keep_transaction_open``): the jobs after it belong to the
+        apply's transaction (a ``drain`` still waits for them). Asking again changes
+        nothing."""
+        if not self._hold_asked:
+            self._hold_asked = True
+            self.put(_HOLD)
 
     def drain(self) -> None:
         """Wait until every queued statement ran, and commit them (unless holding)."""
@@ -110,6 +115,7 @@ class StageSink:
     def _do(self, job, cursor) -> None:
         if job is _HOLD:
             self._holding = True
+            keep_transaction_open(self.connection)
             return
         if job is _COMMIT:
             if not self._holding:
