@@ -11,7 +11,8 @@ pass over the same pages a sync reads and a full sync on emptied tables, alterna
 (A B A B ...) so that the machine's drift moves both sides of a pair alike, each pair
 followed by a delta sync after 1% of records changed; then the median of the pairs'
 ratios sync/download and delta/full with their spread (min-max), the machine's load
-average at start and end, and (on a smaller district, 100 ms per page) reading with
+average at start and end, the CPU seconds each pass cost this process, the demo SIS
+and a local PostgreSQL (see ``CpuClock``), and (on a smaller district, 100 ms per page) reading with
 concurrent pages against one page at a time. Judge by the medians, not one pair.
 
 The demo SIS runs in a child process so its district (hundreds of MB at this size)
@@ -125,6 +126,75 @@ class PeakRSS:
         self._stop.set()
         self._thread.join()
         self.peak = max(self.peak, self.current())
+
+
+class CpuClock:
+    """CPU seconds, from /proc, of this process, the demo SIS child and each local
+    PostgreSQL process: where a pass's work went, besides its wall time.
+
+    A sync writes through one database connection (its apply is one transaction), so
+    on PostgreSQL the busiest server process's seconds are a floor under the full
+    sync's wall time that no overlap of reading and applying can go below. On SQLite the
+    database's work is in this process. A database on another machine is not seen.
+    """
+
+    def __init__(self, sis_pid: int) -> None:
+        self.sis_pid = sis_pid
+        self.tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    def _seconds(self, pid: int | str) -> tuple[str, float] | None:
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                raw = handle.read()
+        except OSError:  # gone, or not Linux
+            return None
+        name, _, rest = raw.rpartition(")")
+        fields = rest.split()
+        return name.partition("(")[2], (int(fields[11]) + int(fields[12])) / self.tick
+
+    def read(self) -> dict:
+        own, sis = self._seconds("self"), self._seconds(self.sis_pid)
+        postgres = {}
+        if os.path.isdir("/proc"):
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                found = self._seconds(pid)
+                if found and found[0] == "postgres":
+                    postgres[pid] = found[1]
+        return {"own": own and own[1], "sis": sis and sis[1], "postgres": postgres}
+
+    @staticmethod
+    def spent(before: dict, after: dict, wall: float) -> dict | None:
+        if before["own"] is None or after["own"] is None:
+            return None
+        by_process = [
+            after["postgres"][p] - before["postgres"].get(p, 0.0) for p in after["postgres"]
+        ]
+        spent = {
+            "own": after["own"] - before["own"],
+            "sis": (after["sis"] or 0.0) - (before["sis"] or 0.0),
+            "postgres": sum(by_process),
+            "busiest": max(by_process, default=0.0),
+        }
+        spent["cores"] = (spent["own"] + spent["sis"] + spent["postgres"]) / wall
+        return spent
+
+    @staticmethod
+    def line(spent: dict | None) -> str:
+        if spent is None:
+            return "  cpu: not measured (no /proc)"
+        text = f"  cpu: this process {spent['own']:.1f} s, demo SIS {spent['sis']:.1f} s"
+        if spent["postgres"] >= 0.05:
+            text += (f", PostgreSQL {spent['postgres']:.1f} s (its busiest process "
+                     f"{spent['busiest']:.1f} s)")  # fmt: skip
+        return text + f"; {spent['cores']:.2f} cores busy on average"
+
+
+@contextmanager
+def cpu_spent(clock: CpuClock, into: list):
+    """Append to ``into`` what the block spent (``CpuClock.spent``)."""
+    before, started = clock.read(), time.perf_counter()
+    yield
+    into.append(CpuClock.spent(before, clock.read(), time.perf_counter() - started))
 
 
 def download_only(settings, schools: list[str]) -> tuple[float, int, int]:
@@ -355,6 +425,7 @@ def bench(args, sis, database_url: str, workdir: Path) -> None:
     print(f"  (warm-up pass, against the demo SIS's cold cache: {cold:.1f} s)")
 
     downloads, fulls, deltas, peaks = [], [], [], []
+    clock, download_cpu, full_cpu = CpuClock(sis.process.pid), [], []
     for n in range(1, args.pairs + 1):
         if n > 1:
             integration, _ = fresh_integration(args, sis, box, workdir)
@@ -362,14 +433,17 @@ def bench(args, sis, database_url: str, workdir: Path) -> None:
             # or this pair's download pays for the serialising and its sync does not.
             cold, _, _ = download_only(settings, school_ids)
             print(f"  (warm-up pass after the changes: {cold:.1f} s)")
-        with PeakRSS() as rss:
+        with PeakRSS() as rss, cpu_spent(clock, download_cpu):
             seconds, records, pages = download_only(settings, school_ids)
         downloads.append(seconds)
         report(f"pair {n}: download+parse only", seconds, records, rss.peak)
-        run, full_seconds, peak = run_one(integration, True, env)
+        print(CpuClock.line(download_cpu[-1]))
+        with cpu_spent(clock, full_cpu):
+            run, full_seconds, peak = run_one(integration, True, env)
         fulls.append(full_seconds)
         peaks.append(peak)
         report(f"pair {n}: full sync", full_seconds, run.records_read, peak)
+        print(CpuClock.line(full_cpu[-1]))
         check(run, sis.ask("expected"))
         summary = sis.ask("changes", args.changes)
         db.session.refresh(integration)
@@ -390,10 +464,30 @@ def bench(args, sis, database_url: str, workdir: Path) -> None:
     report(f"full sync (median of {args.pairs})", statistics.median(fulls), records, max(peaks))
     print(f"  sync / download = {spread(ratios)}  (target <= 1.5; RSS < 400 MB)")
     print(f"  delta / full = {spread(delta_ratios, 3)}  (target <= 0.05)")
+    cpu_floor(downloads, full_cpu, download_cpu)
     print(f"Machine at end: {load()}", flush=True)
 
     if not args.skip_latency:
         latency(args, workdir)
+
+
+def cpu_floor(downloads: list[float], full_cpu: list, download_cpu: list) -> None:
+    """What the CPU accounts say of the 1.5 x target: the sync's CPU beyond the
+    download's, and on PostgreSQL the floor its one connection sets."""
+    if None in full_cpu or None in download_cpu or not full_cpu:
+        return
+    extra = [
+        (f["own"] + f["sis"] + f["postgres"]) - (d["own"] + d["sis"] + d["postgres"])
+        for f, d in zip(full_cpu, download_cpu, strict=True)
+    ]
+    print(f"  CPU the full sync spends beyond the download's (all processes): "
+          f"{statistics.median(extra):.1f} s median; the 1.5 x target leaves it "
+          f"{0.5 * statistics.median(downloads):.1f} s of wall time")  # fmt: skip
+    busiest = [f["busiest"] for f in full_cpu]
+    if statistics.median(busiest) >= 0.05:
+        floor = [b / d for b, d in zip(busiest, downloads, strict=True)]
+        print(f"  busiest PostgreSQL process (the run's one connection) / download = "
+              f"{spread(floor)}: a floor under sync / download")  # fmt: skip
 
 
 def phases(run) -> str:

@@ -66,6 +66,8 @@ def test_sync_bench_prints_its_figures():
         r"sync / download = \d\.\d\d median of 2 pairs \(spread \d\.\d\d-\d\.\d\d\)",
         r"delta / full = \d\.\d{3} median of 2 pairs",
         r"^Machine at start: load average",
+        r"^  cpu: this process \d+\.\d s, demo SIS \d+\.\d s; \d+\.\d\d cores busy",
+        r"CPU the full sync spends beyond the download's \(all processes\): -?\d+\.\d s median",
     )
 
 
